@@ -1,0 +1,1 @@
+"""Billing writes. Credits (accounts, ledger, reservations) are built on this module."""

@@ -1,0 +1,108 @@
+"""Two ways in (API.md 2): API keys (`egret_...`) and SimpleJWT access tokens."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+from rest_framework import authentication, exceptions
+from rest_framework.request import Request
+from rest_framework_simplejwt import authentication as jwt_authentication
+
+from core import keyformat
+
+INVALID_API_KEY = "Invalid or expired API key. Check that the key is active and has not expired."
+WWW_AUTHENTICATE = 'Bearer realm="api"'
+
+
+@dataclass(eq=False)
+class ApiKeyPrincipal:
+    """`request.user` for API-key requests: a key acts for its organization, not for a person."""
+
+    api_key: "ApiKey"  # noqa: F821 (organizations.models.ApiKey)
+
+    is_authenticated = True
+    is_anonymous = False
+    is_active = True
+    is_staff = False
+    is_superuser = False
+    pk = None
+    id = None
+
+    @property
+    def organization(self):
+        return self.api_key.organization
+
+    def __str__(self) -> str:
+        return f"api_key:{self.api_key.key_prefix}"
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    parts = header.split()
+    if len(parts) == 2 and parts[0] == "Bearer":
+        return parts[1]
+    return None
+
+
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    def authenticate(self, request: Request):
+        if "HTTP_AUTHORIZATION" in request.META:
+            # The Authorization header wins over X-API-Key; a non-key bearer is a JWT.
+            raw = _bearer(request)
+            if raw is None or not raw.startswith(keyformat.PREFIX):
+                return None
+        else:
+            raw = request.META.get("HTTP_X_API_KEY", "").strip()
+            if not raw:
+                return None
+        return ApiKeyPrincipal(self.lookup(raw)), None
+
+    @staticmethod
+    def lookup(raw: str):
+        from organizations.models import ApiKey
+
+        if not keyformat.is_well_formed(raw):
+            raise exceptions.AuthenticationFailed(INVALID_API_KEY)
+        try:
+            key = ApiKey.objects.select_related("organization__plan").get(
+                digest=keyformat.digest(raw)
+            )
+        except ApiKey.DoesNotExist:
+            raise exceptions.AuthenticationFailed(INVALID_API_KEY) from None
+        now = timezone.now()
+        if key.revoked_at is not None or key.is_expired(now) or not key.organization.is_active:
+            raise exceptions.AuthenticationFailed(INVALID_API_KEY)
+        _touch(key, now)
+        return key
+
+    def authenticate_header(self, request: Request) -> str:
+        return WWW_AUTHENTICATE
+
+
+def _touch(key, now) -> None:
+    """Record use at most once per interval; the conditional UPDATE keeps racing workers to one
+    write per interval."""
+    from django.db.models import Q
+
+    from organizations.models import ApiKey
+
+    interval = timedelta(seconds=settings.EGRET_API_KEY_TOUCH_SECONDS)
+    if key.last_used_at is not None and now - key.last_used_at < interval:
+        return
+    ApiKey.objects.filter(pk=key.pk).filter(
+        Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - interval)
+    ).update(last_used_at=now)
+    key.last_used_at = now
+
+
+class JWTAuthentication(jwt_authentication.JWTAuthentication):
+    """SimpleJWT, unchanged in its bodies; it leaves `egret_` bearers to the API key class."""
+
+    def authenticate(self, request: Request):
+        raw = _bearer(request)
+        if raw is not None and raw.startswith(keyformat.PREFIX):
+            return None
+        return super().authenticate(request)

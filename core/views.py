@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+from django.urls import Resolver404, resolve
+from django.utils import timezone
+from rest_framework import status
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework_simplejwt import views as jwt_views
+
+from core.api import validated
+from core.authentication import ApiKeyPrincipal
+from core.exceptions import Forbidden
+from core.models import User
+from core.serializers import EmailTokenObtainPairSerializer, RegisterSerializer, UserSerializer
+from core.tenancy import acting_context
+from core.throttles import LoginEmailRateThrottle, LoginIPRateThrottle
+
+logger = logging.getLogger("egret.health")
+
+
+class HealthView(APIView):
+    """Cheap liveness + database probe for load balancers and uptime monitors."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes: list = []
+
+    def get(self, request: Request) -> Response:
+        healthy, body = health_report()
+        return Response(body, status=200 if healthy else 503, headers={"Cache-Control": "no-store"})
+
+
+def health_report() -> tuple[bool, dict]:
+    checks = {"database": "ok"}
+    healthy = True
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except Exception:
+        logger.exception("Health check: database unavailable")
+        checks["database"] = "unavailable"
+        healthy = False
+    body = {
+        "status": "healthy" if healthy else "unhealthy",
+        "timestamp": timezone.now().isoformat(),
+        "checks": checks,
+    }
+    return healthy, body
+
+
+def not_found(request: HttpRequest, path: str = "") -> JsonResponse:
+    """Every URL that matches no route: JSON 404, naming the canonical path if only the slash
+    is missing."""
+    detail = "Not found."
+    if not request.path.endswith("/"):
+        try:
+            match = resolve(request.path + "/")
+        except Resolver404:
+            match = None
+        if match is not None and match.url_name != "not-found":
+            detail = f"Not found. Did you mean {request.path}/ ? All paths end with a slash."
+    return JsonResponse({"detail": detail}, status=404)
+
+
+class LoginView(jwt_views.TokenObtainPairView):
+    serializer_class = EmailTokenObtainPairSerializer
+    throttle_classes = [LoginIPRateThrottle, LoginEmailRateThrottle]
+
+
+class RegisterView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes = [LoginIPRateThrottle]
+
+    def post(self, request: Request) -> Response:
+        if not settings.EGRET_ALLOW_SIGNUP:
+            raise Forbidden("Sign-up is disabled on this server; ask an operator for an account.")
+        data = validated(RegisterSerializer, request.data)
+        user = User.objects.create_user(data["email"], data["password"], name=data["name"])
+        return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)
+
+
+class MeView(APIView):
+    def get(self, request: Request) -> Response:
+        principal = request.user
+        if isinstance(principal, ApiKeyPrincipal):
+            acting = acting_context(request)
+            key = principal.api_key
+            body = {
+                "type": "api_key",
+                "user": None,
+                "api_key": {
+                    "id": str(key.pk), "name": key.name, "key_prefix": key.key_prefix,
+                    "created_at": key.created_at, "last_used_at": key.last_used_at,
+                    "expires_at": key.expires_at,
+                },
+            }
+        else:
+            has_orgs = request.headers.get("X-Organization") or principal.memberships.exists()
+            acting = acting_context(request) if has_orgs else None
+            body = {"type": "user", "user": UserSerializer(principal).data, "api_key": None}
+        body["organization"] = (
+            {"slug": acting.organization.slug, "name": acting.organization.name,
+             "role": acting.role}
+            if acting else None
+        )
+        return Response(body)

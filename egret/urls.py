@@ -1,0 +1,32 @@
+from django.contrib import admin
+from django.urls import include, path, re_path
+from rest_framework_simplejwt import views as jwt_views
+
+from billing import api as billing_api
+from core import views as core_views
+from organizations.urls import api_key_urlpatterns, org_urlpatterns
+
+auth_urlpatterns = [
+    path("jwt/create/", core_views.LoginView.as_view(), name="jwt-create"),
+    path("jwt/refresh/", jwt_views.TokenRefreshView.as_view(), name="jwt-refresh"),
+    path("jwt/verify/", jwt_views.TokenVerifyView.as_view(), name="jwt-verify"),
+    path("jwt/logout/", jwt_views.TokenBlacklistView.as_view(), name="jwt-logout"),
+    path("register/", core_views.RegisterView.as_view(), name="register"),
+    path("me/", core_views.MeView.as_view(), name="me"),
+]
+
+urlpatterns = [
+    path("health/", core_views.HealthView.as_view(), name="health"),
+    path("admin/", admin.site.urls),
+    path("auth/", include(auth_urlpatterns)),
+    path("v1/orgs/", include(org_urlpatterns)),
+    path("v1/billings/plans/", billing_api.PlanListView.as_view(), name="plan-list"),
+    path("v1/billings/api-keys/", include(api_key_urlpatterns)),
+    # Last: anything else is a JSON 404, whatever DEBUG says.
+    re_path(r"^(?P<path>.*)$", core_views.not_found, name="not-found"),
+]
+
+handler400 = "core.errors.bad_request"
+handler403 = "core.errors.permission_denied"
+handler404 = "core.errors.page_not_found"
+handler500 = "core.errors.server_error"

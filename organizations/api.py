@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from core.api import OrganizationScopedView, validated
+from core.authentication import ApiKeyPrincipal
+from core.exceptions import Forbidden
+from organizations import selectors, services
+from organizations.serializers import (
+    ApiKeyCreateSerializer,
+    ApiKeySerializer,
+    ApiKeyUpdateSerializer,
+    MemberAddSerializer,
+    MemberRoleSerializer,
+    MemberSerializer,
+    OrganizationCreateSerializer,
+    OrganizationSerializer,
+    OrganizationUpdateSerializer,
+    api_key_body,
+)
+
+
+class OrganizationListView(OrganizationScopedView):
+    def get(self, request: Request) -> Response:
+        organizations = selectors.organizations_visible_to(request.user)
+        return Response(OrganizationSerializer(organizations, many=True).data)
+
+    def post(self, request: Request) -> Response:
+        if isinstance(request.user, ApiKeyPrincipal):
+            raise Forbidden("API keys cannot create organizations; use a user's access token.")
+        data = validated(OrganizationCreateSerializer, request.data)
+        organization = services.organization_create(owner=request.user, **data)
+        detail = selectors.organization_detail(organization, "owner")
+        return Response(OrganizationSerializer(detail).data, status=status.HTTP_201_CREATED)
+
+
+class OrganizationDetailView(OrganizationScopedView):
+    def get(self, request: Request, slug: str) -> Response:
+        acting = self.acting(request, slug)
+        detail = selectors.organization_detail(acting.organization, acting.role)
+        return Response(OrganizationSerializer(detail).data)
+
+    def patch(self, request: Request, slug: str) -> Response:
+        acting = self.acting(request, slug)
+        acting.require_manager("change organization settings")
+        data = validated(OrganizationUpdateSerializer, request.data)
+        services.organization_update(acting.organization, **data)
+        detail = selectors.organization_detail(acting.organization, acting.role)
+        return Response(OrganizationSerializer(detail).data)
+
+
+class MemberListView(OrganizationScopedView):
+    def get(self, request: Request, slug: str) -> Response:
+        acting = self.acting(request, slug)
+        acting.require_user("list members")
+        return Response(MemberSerializer(selectors.members_of(acting.organization), many=True).data)
+
+    def post(self, request: Request, slug: str) -> Response:
+        acting = self.acting(request, slug)
+        acting.require_manager("add members")
+        data = validated(MemberAddSerializer, request.data)
+        membership = services.member_add(acting.organization, granted_by_role=acting.role, **data)
+        return Response(MemberSerializer(membership).data, status=status.HTTP_201_CREATED)
+
+
+class MemberDetailView(OrganizationScopedView):
+    def patch(self, request: Request, slug: str, user_id: str) -> Response:
+        acting = self.acting(request, slug)
+        acting.require_owner("change member roles")
+        membership = services.member_get(acting.organization, user_id)
+        data = validated(MemberRoleSerializer, request.data)
+        membership = services.member_change_role(acting.organization, membership, data["role"])
+        return Response(MemberSerializer(membership).data)
+
+    def delete(self, request: Request, slug: str, user_id: str) -> Response:
+        acting = self.acting(request, slug)
+        acting.require_user("remove members")
+        membership = services.member_get(acting.organization, user_id)
+        services.member_remove(acting.organization, membership, acting_role=acting.role,
+                               acting_user=acting.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ApiKeyListView(OrganizationScopedView):
+    def get(self, request: Request) -> Response:
+        acting = self.acting(request)
+        acting.require_manager("manage API keys")
+        return Response(ApiKeySerializer(selectors.api_keys_of(acting.organization), many=True).data)
+
+    def post(self, request: Request) -> Response:
+        acting = self.acting(request)
+        acting.require_manager("manage API keys")
+        data = validated(ApiKeyCreateSerializer, request.data)
+        key, raw = services.api_key_create(acting.organization, created_by=acting.user, **data)
+        return Response(api_key_body(key, raw), status=status.HTTP_201_CREATED)
+
+
+class ApiKeyDetailView(OrganizationScopedView):
+    def delete(self, request: Request, key_id: str) -> Response:
+        acting = self.acting(request)
+        acting.require_manager("manage API keys")
+        services.api_key_revoke(services.api_key_get(acting.organization, key_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ApiKeyUpdateView(OrganizationScopedView):
+    def patch(self, request: Request, key_id: str) -> Response:
+        acting = self.acting(request)
+        acting.require_manager("manage API keys")
+        key = services.api_key_get(acting.organization, key_id)
+        data = validated(ApiKeyUpdateSerializer, request.data)
+        return Response(api_key_body(services.api_key_update(key, data)))
+
+
+class ApiKeyRotateView(OrganizationScopedView):
+    def post(self, request: Request, key_id: str) -> Response:
+        acting = self.acting(request)
+        acting.require_manager("manage API keys")
+        key = services.api_key_get(acting.organization, key_id)
+        raw = services.api_key_rotate(key)
+        return Response(api_key_body(key, raw))

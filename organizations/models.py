@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class Role(models.TextChoices):
+    OWNER = "owner"
+    ADMIN = "admin"
+    MEMBER = "member"
+
+
+MANAGER_ROLES = frozenset({Role.OWNER, Role.ADMIN})
+
+
+class Organization(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    slug = models.SlugField(max_length=50, unique=True)
+    name = models.CharField(max_length=200)
+    plan = models.ForeignKey("billing.Plan", on_delete=models.PROTECT, related_name="+")
+    # Domain slugs this organization may query; empty means every domain.
+    allowed_domains = models.JSONField(default=list, blank=True)
+    is_active = models.BooleanField(default=True)
+    # Per-organization limits set by operators (enterprise); null means "use the plan's".
+    max_api_keys_override = models.PositiveIntegerField(null=True, blank=True)
+    max_members_override = models.PositiveIntegerField(null=True, blank=True)
+    max_documents_override = models.PositiveIntegerField(null=True, blank=True)
+    max_storage_gb_override = models.DecimalField(max_digits=10, decimal_places=2, null=True,
+                                                  blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+    # Effective limits: 0 means unlimited (API.md 5.1).
+    @property
+    def max_api_keys(self) -> int:
+        return _pick(self.max_api_keys_override, self.plan.max_api_keys)
+
+    @property
+    def max_members(self) -> int:
+        return _pick(self.max_members_override, self.plan.max_members)
+
+    @property
+    def max_documents(self) -> int:
+        return _pick(self.max_documents_override, self.plan.max_documents)
+
+    @property
+    def max_storage_bytes(self) -> int:
+        gb = _pick(self.max_storage_gb_override, self.plan.max_storage_gb)
+        return int(gb * 1024**3)
+
+
+def _pick(override, plan_value):
+    return plan_value if override is None else override
+
+
+class Membership(models.Model):
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE,
+                                     related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
+    joined_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["joined_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "user"], name="membership_unique")
+        ]
+        indexes = [models.Index(fields=["user", "joined_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.organization} ({self.role})"
+
+
+class ApiKey(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE,
+                                     related_name="api_keys")
+    name = models.CharField(max_length=100)
+    key_prefix = models.CharField(max_length=20, db_index=True)
+    # SHA-256 of the whole key; the raw key is never stored.
+    digest = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
+                                   null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.key_prefix}…)"
+
+    def is_expired(self, now: datetime | None = None) -> bool:
+        return self.expires_at is not None and self.expires_at <= (now or timezone.now())
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None and not self.is_expired()

@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+import re
+
+from rest_framework import serializers
+
+from knowledge.models import Domain
+from organizations.models import ApiKey, Membership, Organization, Role
+
+SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+MB = 1024 * 1024
+
+
+class OrganizationSerializer(serializers.ModelSerializer):
+    plan = serializers.CharField(source="plan.slug")
+    role = serializers.CharField()
+    owner_email = serializers.EmailField(allow_null=True)
+    member_count = serializers.IntegerField()
+    max_members = serializers.IntegerField()
+    max_documents = serializers.IntegerField()
+    max_storage_bytes = serializers.IntegerField()
+    max_storage_mb = serializers.SerializerMethodField()
+    # The organization's private knowledge base; the document store fills these in.
+    document_count = serializers.SerializerMethodField()
+    storage_used_bytes = serializers.SerializerMethodField()
+    storage_used_mb = serializers.SerializerMethodField()
+    kb_status = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Organization
+        fields = [
+            "id", "slug", "name", "owner_email", "allowed_domains", "plan", "role",
+            "max_documents", "document_count", "max_storage_bytes", "storage_used_bytes",
+            "storage_used_mb", "max_storage_mb", "max_members", "member_count", "kb_status",
+            "is_active", "created_at", "updated_at",
+        ]
+
+    def get_max_storage_mb(self, obj: Organization) -> float:
+        return round(obj.max_storage_bytes / MB, 2)
+
+    def get_document_count(self, obj: Organization) -> int:
+        return getattr(obj, "document_count", 0)
+
+    def get_storage_used_bytes(self, obj: Organization) -> int:
+        return getattr(obj, "storage_used_bytes", 0)
+
+    def get_storage_used_mb(self, obj: Organization) -> float:
+        return round(self.get_storage_used_bytes(obj) / MB, 2)
+
+    def get_kb_status(self, obj: Organization) -> str:
+        return getattr(obj, "kb_status", "empty")
+
+
+class OrganizationCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    slug = serializers.CharField(max_length=50, min_length=2, required=False)
+
+    def validate_slug(self, value: str) -> str:
+        if not SLUG_RE.match(value):
+            raise serializers.ValidationError(
+                "use lowercase letters, digits and single hyphens (e.g. \"acme-corp\")."
+            )
+        return value
+
+
+class OrganizationUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False)
+    allowed_domains = serializers.ListField(child=serializers.CharField(), required=False)
+
+    def validate_allowed_domains(self, value: list[str]) -> list[str]:
+        unique = list(dict.fromkeys(value))
+        known = set(Domain.objects.filter(slug__in=unique).values_list("slug", flat=True))
+        for slug in unique:
+            if slug not in known:
+                raise serializers.ValidationError(f'unknown domain "{slug}".')
+        return unique
+
+
+class MemberSerializer(serializers.ModelSerializer):
+    user_id = serializers.UUIDField(source="user.id")
+    email = serializers.EmailField(source="user.email")
+    name = serializers.CharField(source="user.name")
+
+    class Meta:
+        model = Membership
+        fields = ["user_id", "email", "name", "role", "joined_at"]
+
+
+class MemberAddSerializer(serializers.Serializer):
+    email = serializers.EmailField()
+    role = serializers.ChoiceField(choices=Role.choices, default=Role.MEMBER)
+
+
+class MemberRoleSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=Role.choices)
+
+
+class ApiKeySerializer(serializers.ModelSerializer):
+    created_by = serializers.EmailField(source="created_by.email", default=None)
+    is_active = serializers.BooleanField()
+
+    class Meta:
+        model = ApiKey
+        fields = ["id", "name", "key_prefix", "is_active", "created_at", "last_used_at",
+                  "expires_at", "created_by"]
+
+
+class ApiKeyCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    expires_at = serializers.DateTimeField(required=False, allow_null=True)
+
+
+class ApiKeyUpdateSerializer(serializers.Serializer):
+    expires_at = serializers.DateTimeField(required=False, allow_null=True)
+    name = serializers.CharField(max_length=100, required=False)
+
+
+def api_key_body(key: ApiKey, raw: str | None = None) -> dict:
+    body = dict(ApiKeySerializer(key).data)
+    if raw is not None:
+        body["key"] = raw
+    return body

@@ -1,0 +1,229 @@
+"""Every write to organizations, memberships and API keys goes through these functions."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from billing.models import Plan
+from core import keyformat
+from core.exceptions import BadRequest, FieldError, Forbidden, NotFound
+from core.models import User, normalize_email
+from organizations.models import ApiKey, Membership, Organization, Role
+
+DEFAULT_PLAN = "free"
+SLUG_MAX_LENGTH = 50
+
+
+def _locked(organization: Organization) -> Organization:
+    """Serialize writers that check a plan limit (PostgreSQL row lock; SQLite's IMMEDIATE
+    transactions already serialize writers)."""
+    return Organization.objects.select_for_update().select_related("plan").get(
+        pk=organization.pk
+    )
+
+
+# --- Organizations ------------------------------------------------------------------------
+def _derived_slugs(name: str):
+    base = slugify(name)[: SLUG_MAX_LENGTH - 4].strip("-") or "org"
+    yield base
+    n = 2
+    while True:
+        yield f"{base}-{n}"
+        n += 1
+
+
+def organization_create(
+    *, owner: User, name: str, slug: str | None = None, plan_slug: str = DEFAULT_PLAN
+) -> Organization:
+    plan = Plan.objects.get(slug=plan_slug)
+    candidates = [slug] if slug else _derived_slugs(name)
+    for candidate in candidates:
+        if Organization.objects.filter(slug=candidate).exists():
+            continue
+        try:
+            with transaction.atomic():
+                organization = Organization.objects.create(slug=candidate, name=name, plan=plan)
+                Membership.objects.create(organization=organization, user=owner, role=Role.OWNER)
+                return organization
+        except IntegrityError:
+            continue  # another request took the slug between the check and the insert
+    raise FieldError("slug", "an organization with this slug already exists.", code="unique")
+
+
+def organization_update(
+    organization: Organization, *, name: str | None = None,
+    allowed_domains: list[str] | None = None,
+) -> Organization:
+    fields = ["updated_at"]
+    if name is not None:
+        organization.name = name
+        fields.append("name")
+    if allowed_domains is not None:
+        organization.allowed_domains = allowed_domains
+        fields.append("allowed_domains")
+    organization.save(update_fields=fields)
+    return organization
+
+
+def organization_set_plan(organization: Organization, plan: Plan) -> Organization:
+    organization.plan = plan
+    organization.save(update_fields=["plan", "updated_at"])
+    return organization
+
+
+# --- Members ------------------------------------------------------------------------------
+def _limit_reached(limit: int, used: int) -> bool:
+    return limit != 0 and used >= limit
+
+
+def member_add(organization: Organization, *, email: str, role: str,
+               granted_by_role: str) -> Membership:
+    user = User.objects.filter(email=normalize_email(email)).first()
+    if user is None:
+        raise NotFound("User")
+    if role == Role.OWNER and granted_by_role != Role.OWNER:
+        raise Forbidden("Only owners can grant the owner role.")
+    with transaction.atomic():
+        organization = _locked(organization)
+        if organization.memberships.filter(user=user).exists():
+            raise FieldError("email", "this user is already a member of the organization.",
+                             code="unique")
+        limit = organization.max_members
+        if _limit_reached(limit, organization.memberships.count()):
+            raise Forbidden(f"Your plan allows at most {limit} member{'s' if limit != 1 else ''}; "
+                            "upgrade your plan to add more.")
+        return Membership.objects.create(organization=organization, user=user, role=role)
+
+
+def _member(organization: Organization, user_id: str) -> Membership:
+    membership = (
+        organization.memberships.select_related("user").filter(user_id=user_id).first()
+        if _is_uuid(user_id) else None
+    )
+    if membership is None:
+        raise NotFound("Member")
+    return membership
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
+
+
+def member_get(organization: Organization, user_id: str) -> Membership:
+    return _member(organization, user_id)
+
+
+def _other_owners(organization: Organization, membership: Membership) -> int:
+    return organization.memberships.filter(role=Role.OWNER).exclude(pk=membership.pk).count()
+
+
+def member_change_role(organization: Organization, membership: Membership, role: str) -> Membership:
+    with transaction.atomic():
+        _locked(organization)
+        membership.refresh_from_db()
+        if membership.role == Role.OWNER and role != Role.OWNER and not _other_owners(
+            organization, membership
+        ):
+            raise BadRequest("The last owner cannot be demoted; make another member an owner first.")
+        membership.role = role
+        membership.save(update_fields=["role"])
+    return membership
+
+
+def member_remove(organization: Organization, membership: Membership, *, acting_role: str,
+                  acting_user: User) -> None:
+    leaving = membership.user_id == acting_user.pk
+    if not leaving:
+        if acting_role not in (Role.OWNER, Role.ADMIN):
+            raise Forbidden("Only owners and admins can remove members.")
+        if membership.role == Role.OWNER and acting_role != Role.OWNER:
+            raise Forbidden("Only owners can remove an owner.")
+    with transaction.atomic():
+        _locked(organization)
+        membership.refresh_from_db()
+        if membership.role == Role.OWNER and not _other_owners(organization, membership):
+            raise BadRequest("The last owner cannot be removed; make another member an owner first.")
+        membership.delete()
+
+
+# --- API keys -----------------------------------------------------------------------------
+def _validate_expiry(expires_at: datetime | None) -> None:
+    if expires_at is not None and expires_at <= timezone.now():
+        raise FieldError("expires_at", "must be in the future.")
+
+
+def api_key_create(
+    organization: Organization, *, name: str, created_by: User | None,
+    expires_at: datetime | None = None, enforce_plan: bool = True,
+) -> tuple[ApiKey, str]:
+    """Returns the key and its raw secret, which exists only in this return value."""
+    _validate_expiry(expires_at)
+    with transaction.atomic():
+        organization = _locked(organization)
+        if enforce_plan:
+            if not organization.plan.has_api_access:
+                raise Forbidden("Your plan does not include API access.")
+            limit = organization.max_api_keys
+            now = timezone.now()
+            active = organization.api_keys.filter(revoked_at__isnull=True).exclude(
+                expires_at__lte=now
+            ).count()
+            if _limit_reached(limit, active):
+                raise Forbidden(
+                    f"Your plan allows at most {limit} active API key{'s' if limit != 1 else ''}; "
+                    "revoke one or upgrade your plan."
+                )
+        raw = keyformat.generate()
+        key = ApiKey.objects.create(
+            organization=organization, name=name, created_by=created_by,
+            expires_at=expires_at, key_prefix=keyformat.display_prefix(raw),
+            digest=keyformat.digest(raw),
+        )
+    return key, raw
+
+
+def api_key_get(organization: Organization, key_id: str) -> ApiKey:
+    key = (
+        organization.api_keys.select_related("created_by").filter(pk=key_id).first()
+        if _is_uuid(key_id) else None
+    )
+    if key is None:
+        raise NotFound("API key")
+    return key
+
+
+def api_key_rotate(key: ApiKey) -> str:
+    """New secret, same id, name and expiry; the old secret stops working at once."""
+    if key.revoked_at is not None:
+        raise BadRequest("This API key is revoked; revocation is permanent. Create a new key.")
+    raw = keyformat.generate()
+    key.key_prefix = keyformat.display_prefix(raw)
+    key.digest = keyformat.digest(raw)
+    key.save(update_fields=["key_prefix", "digest"])
+    return raw
+
+
+def api_key_revoke(key: ApiKey) -> ApiKey:
+    if key.revoked_at is None:
+        ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+        key.refresh_from_db(fields=["revoked_at"])
+    return key
+
+
+def api_key_update(key: ApiKey, changes: dict) -> ApiKey:
+    if "expires_at" in changes:
+        _validate_expiry(changes["expires_at"])
+        key.expires_at = changes["expires_at"]
+    if "name" in changes:
+        key.name = changes["name"]
+    key.save(update_fields=["expires_at", "name"])
+    return key

@@ -1,0 +1,124 @@
+from __future__ import annotations
+
+import pytest
+from django.core.cache import cache
+from django.db import connection
+from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from billing.models import Plan
+from core.models import User
+from organizations import services as org_services
+from organizations.models import Membership, Organization, Role
+
+PASSWORD = "correct-horse-battery-42"
+
+
+@pytest.fixture(autouse=True)
+def _plain_http(settings):
+    """Tests speak plain HTTP to the app; tests/core/test_security.py covers the redirect."""
+    settings.SECURE_SSL_REDIRECT = False
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Throttle counters live in the cache; each test starts with none."""
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def pytest_collection_modifyitems(config, items):
+    if connection.vendor == "postgresql":
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL to a postgres:// URL)")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def make_user(db):
+    counter = {"n": 0}
+
+    def make(email: str | None = None, password: str = PASSWORD, **extra) -> User:
+        counter["n"] += 1
+        email = email or f"user{counter['n']}@example.com"
+        return User.objects.create_user(email, password, **extra)
+
+    return make
+
+
+@pytest.fixture
+def make_org(db):
+    def make(owner: User, *, plan: str = "starter", name: str = "Acme", slug: str | None = None
+             ) -> Organization:
+        org = org_services.organization_create(owner=owner, name=name, slug=slug)
+        if plan != org.plan.slug:
+            org_services.organization_set_plan(org, Plan.objects.get(slug=plan))
+        return org
+
+    return make
+
+
+@pytest.fixture
+def add_member(db):
+    def add(org: Organization, user: User, role: str = Role.MEMBER) -> Membership:
+        return Membership.objects.create(organization=org, user=user, role=role)
+
+    return add
+
+
+def access_token(user: User) -> str:
+    return str(RefreshToken.for_user(user).access_token)
+
+
+@pytest.fixture
+def jwt_client():
+    """An APIClient authenticated as `user` (optionally acting in `org` via X-Organization)."""
+
+    def build(user: User, org: Organization | None = None) -> APIClient:
+        api = APIClient()
+        headers = {"HTTP_AUTHORIZATION": f"Bearer {access_token(user)}"}
+        if org is not None:
+            headers["HTTP_X_ORGANIZATION"] = org.slug
+        api.credentials(**headers)
+        return api
+
+    return build
+
+
+@pytest.fixture
+def make_key(db):
+    """Creates an API key in `org` and returns (key, raw)."""
+
+    def make(org: Organization, name: str = "ci", **kwargs):
+        return org_services.api_key_create(org, name=name, created_by=None, enforce_plan=False,
+                                           **kwargs)
+
+    return make
+
+
+@pytest.fixture
+def key_client():
+    def build(raw: str) -> APIClient:
+        api = APIClient()
+        api.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+        return api
+
+    return build
+
+
+@pytest.fixture
+def owner(make_user):
+    return make_user("owner@example.com", name="Olivia Owner")
+
+
+@pytest.fixture
+def org(owner, make_org):
+    return make_org(owner, plan="starter", name="Acme", slug="acme")
