@@ -5,12 +5,14 @@ import re
 import uuid
 from typing import Callable
 
-from django.http import HttpRequest, HttpResponse
+from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOperation
+from django.http import Http404, HttpRequest, HttpResponse
 
 from core.errors import server_error_response
 from core.logging import request_id_var
 
 logger = logging.getLogger("egret.request")
+_CLIENT_ERRORS = (Http404, PermissionDenied, SuspiciousOperation, BadRequest)
 
 # A client's id is echoed only when it is short and plain; anything else gets a fresh one.
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
@@ -35,8 +37,11 @@ class RequestIDMiddleware:
         finally:
             request_id_var.reset(token)
 
-    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse:
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         # Views outside DRF (DRF has its own handler); also answers JSON when DEBUG is on.
+        # Exceptions Django maps to 4xx go to its handlers (handler400/403/404, JSON as well).
+        if isinstance(exception, _CLIENT_ERRORS):
+            return None
         logger.error("Unhandled exception on %s %s", request.method, request.path,
                      exc_info=exception)
         return server_error_response(getattr(request, "request_id", request_id_var.get()))

@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from knowledge.models import Domain
+from organizations import services
+from organizations.models import ApiKey, Membership, Organization
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ("user",)
+    fields = ("user", "role", "joined_at")
+    readonly_fields = ("joined_at",)
+
+
+class OrganizationForm(forms.ModelForm):
+    class Meta:
+        model = Organization
+        fields = "__all__"
+        help_texts = {"allowed_domains": 'JSON list of domain slugs, e.g. ["business-continuity"]; '
+                                         "empty list = every domain."}
+
+    def clean_allowed_domains(self) -> list[str]:
+        value = self.cleaned_data.get("allowed_domains") or []
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise forms.ValidationError("Enter a JSON list of domain slugs.")
+        value = list(dict.fromkeys(value))
+        unknown = set(value) - set(Domain.objects.filter(slug__in=value).values_list("slug", flat=True))
+        if unknown:
+            raise forms.ValidationError(f"Unknown domain(s): {', '.join(sorted(unknown))}.")
+        return value
+
+
+@admin.register(Organization)
+class OrganizationAdmin(admin.ModelAdmin):
+    form = OrganizationForm
+    list_display = ("slug", "name", "plan", "is_active", "created_at")
+    list_filter = ("plan", "is_active")
+    list_select_related = ("plan",)
+    search_fields = ("slug", "name", "memberships__user__email")
+    readonly_fields = ("id", "created_at", "updated_at")
+    inlines = [MembershipInline]
+
+
+class ApiKeyAddForm(forms.ModelForm):
+    class Meta:
+        model = ApiKey
+        fields = ("organization", "name", "expires_at", "created_by")
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    """The digest is never shown; a raw key appears once, in the message after creation or
+    rotation."""
+
+    list_display = ("key_prefix", "name", "organization", "is_active_display", "created_at",
+                    "last_used_at", "expires_at", "revoked_at")
+    list_filter = ("revoked_at",)
+    list_select_related = ("organization", "created_by")
+    search_fields = ("key_prefix", "name", "organization__slug")
+    autocomplete_fields = ("organization", "created_by")
+    actions = ["revoke_keys", "rotate_keys"]
+    fields = ("id", "organization", "name", "key_prefix", "created_by", "created_at",
+              "last_used_at", "expires_at", "revoked_at")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ApiKey | None = None):
+        if obj is None:
+            return ()
+        return ("id", "organization", "key_prefix", "created_by", "created_at", "last_used_at",
+                "revoked_at")
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = ApiKeyAddForm
+            kwargs["fields"] = ApiKeyAddForm.Meta.fields
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request: HttpRequest, obj: ApiKey | None = None):
+        return ApiKeyAddForm.Meta.fields if obj is None else self.fields
+
+    @admin.display(boolean=True, description="active")
+    def is_active_display(self, obj: ApiKey) -> bool:
+        return obj.is_active
+
+    def save_model(self, request: HttpRequest, obj: ApiKey, form, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        key, raw = services.api_key_create(
+            obj.organization, name=obj.name, created_by=obj.created_by or request.user,
+            expires_at=obj.expires_at, enforce_plan=False,
+        )
+        obj.pk, obj.key_prefix, obj.created_at = key.pk, key.key_prefix, key.created_at
+        obj._state.adding = False
+        self.message_user(
+            request,
+            f"API key created. Copy it now, it will not be shown again: {raw}",
+            messages.WARNING,
+        )
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # revoke instead: the ledger refers to keys
+
+    @admin.action(description="Revoke selected API keys (permanent)")
+    def revoke_keys(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        for key in queryset:
+            services.api_key_revoke(key)
+        self.message_user(request, f"Revoked {queryset.count()} key(s).", messages.SUCCESS)
+
+    @admin.action(description="Rotate selected API keys (new secret, old one stops working)")
+    def rotate_keys(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        for key in queryset.filter(revoked_at__isnull=True):
+            raw = services.api_key_rotate(key)
+            self.message_user(
+                request, f"{key.name}: new key (shown once): {raw}", messages.WARNING
+            )

@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.contrib.messages import get_messages
+from django.test import Client
+
+from core import keyformat
+from core.models import User
+from organizations.models import ApiKey
+
+KEY_RE = re.compile(r"egret_[0-9A-Za-z]{40}")
+
+
+@pytest.fixture
+def staff(db) -> Client:
+    admin = User.objects.create_superuser("root@example.com", "a-long-operator-password")
+    browser = Client()
+    browser.force_login(admin)
+    return browser
+
+
+def _messages(response) -> list[str]:
+    return [str(m) for m in get_messages(response.wsgi_request)]
+
+
+@pytest.mark.parametrize("url", [
+    "/admin/", "/admin/core/user/", "/admin/core/user/add/", "/admin/organizations/organization/",
+    "/admin/organizations/apikey/", "/admin/organizations/apikey/add/", "/admin/billing/plan/",
+    "/admin/knowledge/domain/",
+])
+def test_admin_pages_render_for_operators(staff, org, url):
+    assert staff.get(url).status_code == 200
+
+
+def test_admin_organization_change_page_shows_members_inline(staff, org, owner):
+    page = staff.get(f"/admin/organizations/organization/{org.pk}/change/")
+    assert page.status_code == 200
+    assert owner.email in page.content.decode()
+
+
+def test_admin_creating_a_key_shows_the_raw_key_once_and_never_the_digest(staff, org):
+    response = staff.post("/admin/organizations/apikey/add/",
+                          {"organization": str(org.pk), "name": "ops"}, follow=True)
+    assert response.status_code == 200
+    shown = [KEY_RE.search(m).group(0) for m in _messages(response) if KEY_RE.search(m)]
+    assert len(shown) == 1
+    raw = shown[0]
+    key = ApiKey.objects.get()
+    assert key.digest == keyformat.digest(raw) and key.name == "ops"
+    change = staff.get(f"/admin/organizations/apikey/{key.pk}/change/").content.decode()
+    assert key.digest not in change and raw not in change
+    assert key.key_prefix in change
+
+
+def test_admin_revoke_action_revokes(staff, org, make_key):
+    key, _ = make_key(org)
+    staff.post("/admin/organizations/apikey/",
+               {"action": "revoke_keys", "_selected_action": [str(key.pk)]})
+    key.refresh_from_db()
+    assert key.revoked_at is not None
+
+
+def test_admin_rotate_action_shows_new_key_and_old_one_stops(staff, org, make_key, key_client):
+    key, old = make_key(org)
+    response = staff.post("/admin/organizations/apikey/",
+                          {"action": "rotate_keys", "_selected_action": [str(key.pk)]},
+                          follow=True)
+    new = next(KEY_RE.search(m).group(0) for m in _messages(response) if KEY_RE.search(m))
+    assert new != old
+    assert key_client(old).get("/auth/me/").status_code == 401
+    assert key_client(new).get("/auth/me/").status_code == 200
+
+
+def test_admin_rejects_unknown_allowed_domain(staff, org):
+    page = staff.get(f"/admin/organizations/organization/{org.pk}/change/")
+    assert page.status_code == 200
+    form = {
+        "slug": org.slug, "name": org.name, "plan": org.plan_id,
+        "allowed_domains": '["no-such-domain"]', "is_active": "on",
+        "memberships-TOTAL_FORMS": "0", "memberships-INITIAL_FORMS": "0",
+        "memberships-MIN_NUM_FORMS": "0", "memberships-MAX_NUM_FORMS": "1000",
+    }
+    response = staff.post(f"/admin/organizations/organization/{org.pk}/change/", form)
+    assert response.status_code == 200
+    assert "Unknown domain(s): no-such-domain." in response.content.decode()
+    org.refresh_from_db()
+    assert org.allowed_domains == []
+
+
+def test_admin_has_no_delete_for_keys_or_plans(staff, org, make_key):
+    key, _ = make_key(org)
+    assert staff.get(f"/admin/organizations/apikey/{key.pk}/delete/").status_code == 403
