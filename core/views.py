@@ -104,7 +104,9 @@ class MeView(APIView):
                 },
             }
         else:
-            has_orgs = request.headers.get("X-Organization") or principal.memberships.exists()
+            has_orgs = request.headers.get("X-Organization") or principal.memberships.filter(
+                organization__is_active=True
+            ).exists()
             acting = acting_context(request) if has_orgs else None
             body = {"type": "user", "user": UserSerializer(principal).data, "api_key": None}
         body["organization"] = (

@@ -227,7 +227,8 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "core.exceptions.exception_handler",
     "UNAUTHENTICATED_USER": None,
     # Proxies in front of gunicorn that append to X-Forwarded-For (throttles use the client IP).
-    "NUM_PROXIES": env_int("NUM_PROXIES", 0) or None,
+    # 0 (not None): DRF then uses REMOTE_ADDR and ignores a client-invented X-Forwarded-For.
+    "NUM_PROXIES": env_int("NUM_PROXIES", 0),
 }
 
 JWT_SIGNING_KEY = os.environ.get("JWT_SIGNING_KEY") or SECRET_KEY
@@ -269,7 +270,7 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
-        # Our exception handler logs 500s with the request id; Django's own copy would repeat it.
+        # 4xx are the clients' business: only server errors are logged here (with request id).
         "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
     },
 }

@@ -24,6 +24,8 @@ from organizations.serializers import (
 
 class OrganizationListView(OrganizationScopedView):
     def get(self, request: Request) -> Response:
+        if isinstance(request.user, ApiKeyPrincipal):
+            self.acting(request)  # a key whose plan lost API access gets the same 403 here
         organizations = selectors.organizations_visible_to(request.user)
         return Response(OrganizationSerializer(organizations, many=True).data)
 
