@@ -1,6 +1,19 @@
 from django.contrib import admin
 
-from billing.models import Plan
+from billing.models import CreditAccount, IdempotencyRecord, LedgerEntry, Plan, Subscription
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Balances change only through billing.services (admin actions on organizations)."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(Plan)
@@ -12,3 +25,41 @@ class PlanAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # organizations point at plans; retire a plan by editing it instead
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(admin.ModelAdmin):
+    list_display = ("organization", "status", "current_period_start", "current_period_end",
+                    "monthly_credits_override")
+    search_fields = ("organization__slug",)
+    readonly_fields = ("organization", "anchor", "current_period_start", "current_period_end")
+    fields = ("organization", "status", "anchor", "current_period_start", "current_period_end",
+              "monthly_credits_override")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(CreditAccount)
+class CreditAccountAdmin(ReadOnlyAdmin):
+    list_display = ("organization", "balance", "period_start", "updated_at")
+    search_fields = ("organization__slug",)
+
+
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "organization", "kind", "amount", "balance_after", "memo")
+    list_filter = ("kind",)
+    list_select_related = ("organization",)
+    search_fields = ("organization__slug", "memo", "idempotency_key")
+    date_hierarchy = "created_at"
+
+
+@admin.register(IdempotencyRecord)
+class IdempotencyRecordAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "organization", "key", "method", "path", "state",
+                    "response_status", "expires_at")
+    search_fields = ("organization__slug", "key")

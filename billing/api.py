@@ -1,10 +1,17 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing.selectors import plans_public
-from billing.serializers import PlanSerializer
+from billing import selectors, services
+from billing.serializers import LedgerEntrySerializer, PlanSerializer, UsageQuerySerializer
+from core.api import OrganizationScopedView, validated
+from core.exceptions import FieldError
 
 
 class PlanListView(APIView):
@@ -12,4 +19,50 @@ class PlanListView(APIView):
     permission_classes = [AllowAny]
 
     def get(self, request: Request) -> Response:
-        return Response(PlanSerializer(plans_public(), many=True).data)
+        return Response(PlanSerializer(selectors.plans_public(), many=True).data)
+
+
+class SubscriptionView(OrganizationScopedView):
+    def get(self, request: Request) -> Response:
+        organization = self.acting(request).organization
+        services.ensure_current_period(organization)
+        subscription = organization.subscription
+        return Response({
+            "organization": organization.slug,
+            "plan": PlanSerializer(organization.plan).data,
+            "status": subscription.status,
+            "current_period_start": subscription.current_period_start,
+            "current_period_end": subscription.current_period_end,
+            "current_quota": selectors.current_quota(organization),
+        })
+
+
+class UsageView(OrganizationScopedView):
+    def get(self, request: Request) -> Response:
+        organization = self.acting(request).organization
+        params = validated(UsageQuerySerializer, request.query_params.dict())
+        services.ensure_current_period(organization)
+        subscription = organization.subscription
+        start = params.get("start") or subscription.current_period_start.date()
+        end = params.get("end") or (subscription.current_period_end - timedelta(seconds=1)).date()
+        if end < start:
+            raise FieldError("end", "must be on or after start.")
+        return Response(selectors.usage(organization, start=start, end=end,
+                                        group_by=params["group_by"]))
+
+
+class LedgerPagination(CursorPagination):
+    ordering = ("-created_at", "-id")
+    page_size = 50
+    page_size_query_param = "limit"
+    max_page_size = 200
+
+
+class LedgerView(OrganizationScopedView):
+    def get(self, request: Request) -> Response:
+        acting = self.acting(request)
+        if not acting.is_api_key:
+            acting.require_manager("read the ledger")
+        paginator = LedgerPagination()
+        page = paginator.paginate_queryset(selectors.ledger_of(acting.organization), request, self)
+        return paginator.get_paginated_response(LedgerEntrySerializer(page, many=True).data)

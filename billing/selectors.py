@@ -1,7 +1,97 @@
-from django.db.models import QuerySet
+from __future__ import annotations
 
-from billing.models import Plan
+from datetime import date, datetime, time, timedelta
+
+from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate
+
+from billing.models import LedgerEntry, Plan, Reservation
+
+Kind = LedgerEntry.Kind
 
 
 def plans_public() -> QuerySet[Plan]:
     return Plan.objects.order_by("sort_order", "slug")
+
+
+def current_quota(organization) -> dict:
+    """API.md 5.3 in one query. granted - used - reserved = remaining, because the balance is
+    the sum of this period's entries (what was left of the last period expired at rollover)."""
+    subscription = organization.subscription
+    start = subscription.current_period_start
+    earlier_charge = Q(reservation__period_start__lt=start)
+    sums = LedgerEntry.objects.filter(organization=organization, period_start=start).aggregate(
+        grants=Sum("amount", filter=Q(kind__in=[Kind.MONTHLY_GRANT, Kind.TOP_UP])
+                   | Q(kind=Kind.ADJUSTMENT, amount__gt=0)),
+        # A refund of a charge made in an earlier period gives credits to this one.
+        late_refunds=Sum("amount", filter=Q(kind=Kind.REFUND) & earlier_charge),
+        refunds=Sum("amount", filter=Q(kind=Kind.REFUND) & ~earlier_charge),
+        charges=Sum("amount", filter=Q(kind=Kind.QUERY_CHARGE)),
+        open_charges=Sum("amount", filter=Q(kind=Kind.QUERY_CHARGE,
+                                            reservation__status=Reservation.Status.RESERVED)),
+        debits=Sum("amount", filter=Q(kind=Kind.ADJUSTMENT, amount__lt=0)),
+    )
+    value = {k: v or 0 for k, v in sums.items()}
+    granted = value["grants"] + value["late_refunds"]
+    reserved = -value["open_charges"]
+    used = -value["charges"] - value["refunds"] - reserved - value["debits"]
+    remaining = organization.credit_account.balance
+    return {
+        "monthly_credits": subscription.monthly_credits(organization.plan),
+        "credits_granted": granted,
+        "credits_used": used,
+        "credits_reserved": reserved,
+        "credits_remaining": remaining,
+        "is_exhausted": remaining <= 0,
+        "period_start": start,
+        "period_end": subscription.current_period_end,
+    }
+
+
+def usage(organization, *, start: date, end: date, group_by: str) -> dict:
+    """Kept query charges, net of refunds, between two dates (inclusive), grouped."""
+    lower = datetime.combine(start, time.min).replace(tzinfo=_utc())
+    upper = datetime.combine(end + timedelta(days=1), time.min).replace(tzinfo=_utc())
+    entries = LedgerEntry.objects.filter(
+        organization=organization, kind__in=[Kind.QUERY_CHARGE, Kind.REFUND],
+        created_at__gte=lower, created_at__lt=upper,
+    )
+    column = {"day": TruncDate("created_at"), "api_key": F("actor_api_key_id"),
+              "model": F("model"), "domain": F("domain")}[group_by]
+    rows = (
+        entries.annotate(group=column).values("group").order_by("group").annotate(
+            net=Sum("amount"),
+            queries=Count("reservation", distinct=True,
+                          filter=Q(kind=Kind.QUERY_CHARGE,
+                                   reservation__status=Reservation.Status.SETTLED)),
+        )
+    )
+    out = [
+        {"key": _key(row["group"]), "credits": -(row["net"] or 0), "queries": row["queries"]}
+        for row in rows
+    ]
+    return {
+        "start": start, "end": end, "group_by": group_by,
+        "total_credits": sum(r["credits"] for r in out),
+        "total_queries": sum(r["queries"] for r in out),
+        "rows": out,
+    }
+
+
+def _key(value) -> str | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    return str(value)
+
+
+def _utc():
+    from datetime import timezone
+
+    return timezone.utc
+
+
+def ledger_of(organization) -> QuerySet[LedgerEntry]:
+    return LedgerEntry.objects.filter(organization=organization).select_related(
+        "actor_user", "actor_api_key")

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from billing.models import Plan
+from billing.models import LedgerEntry, Plan
 
 
 class PlanSerializer(serializers.ModelSerializer):
@@ -17,3 +17,40 @@ class PlanSerializer(serializers.ModelSerializer):
             "has_api_access", "has_streaming", "has_export", "has_cross_category_compare",
             "has_custom_documents",
         ]
+
+
+class LedgerEntrySerializer(serializers.ModelSerializer):
+    actor = serializers.SerializerMethodField()
+    reservation_id = serializers.UUIDField(allow_null=True)
+
+    class Meta:
+        model = LedgerEntry
+        fields = ["id", "kind", "amount", "balance_after", "created_at", "period_start", "actor",
+                  "reservation_id", "session_id", "message_id", "model", "domain",
+                  "idempotency_key", "memo"]
+
+    def get_actor(self, entry: LedgerEntry) -> dict | None:
+        if entry.actor_api_key_id:
+            key = entry.actor_api_key
+            return {"type": "api_key", "id": str(key.pk), "key_prefix": key.key_prefix,
+                    "name": key.name}
+        if entry.actor_user_id:
+            return {"type": "user", "id": str(entry.actor_user_id),
+                    "email": entry.actor_user.email}
+        return None
+
+
+class UsageQuerySerializer(serializers.Serializer):
+    start = serializers.DateField(required=False)
+    end = serializers.DateField(required=False)
+    group_by = serializers.ChoiceField(choices=["day", "api_key", "model", "domain"],
+                                       default="day")
+
+    def validate(self, attrs: dict) -> dict:
+        start, end = attrs.get("start"), attrs.get("end")
+        if start and end:
+            if end < start:
+                raise serializers.ValidationError({"end": ["must be on or after start."]})
+            if (end - start).days > 366:
+                raise serializers.ValidationError({"end": ["the range is limited to 366 days."]})
+        return attrs

@@ -1,1 +1,317 @@
-"""Billing writes. Credits (accounts, ledger, reservations) are built on this module."""
+"""The only writers of credits (API.md 5.2).
+
+Every change of balance is one conditional UPDATE of the organization's `CreditAccount` row
+(`balance + delta >= 0`, also guarded by a CHECK constraint) and one `LedgerEntry` written in
+the same short transaction. No lock is held across retrieval or generation: a request
+reserves (charges) first, then settles (keeps) or refunds. Correctness across processes and
+hosts rests on the database's row locks only.
+"""
+
+from __future__ import annotations
+
+import calendar
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import connection, transaction
+from django.utils import timezone
+from rest_framework import status
+from rest_framework.exceptions import APIException
+
+from billing.models import CreditAccount, LedgerEntry, Plan, Reservation, Subscription
+
+logger = logging.getLogger("egret.billing")
+
+Kind = LedgerEntry.Kind
+CREDITS_EXHAUSTED = "Credit quota exhausted. Upgrade your plan or wait for your quota to reset."
+
+
+class CreditsExhausted(APIException):
+    status_code = status.HTTP_402_PAYMENT_REQUIRED
+    default_detail = CREDITS_EXHAUSTED
+    default_code = "credits_exhausted"
+
+
+class ReservationFinished(Exception):
+    """Settle or refund of a reservation that was already settled or refunded."""
+
+
+class NegativeBalance(ValueError):
+    """An operator adjustment that would take the balance below zero."""
+
+
+# --- Periods ------------------------------------------------------------------------------
+def add_months(moment: datetime, months: int) -> datetime:
+    """Same day and time `months` later; the day is clamped to the month's length."""
+    index = moment.month - 1 + months
+    year, month = moment.year + index // 12, index % 12 + 1
+    day = min(moment.day, calendar.monthrange(year, month)[1])
+    return moment.replace(year=year, month=month, day=day)
+
+
+def period_containing(anchor: datetime, now: datetime) -> tuple[datetime, datetime]:
+    months = (now.year - anchor.year) * 12 + (now.month - anchor.month)
+    while add_months(anchor, months) > now:
+        months -= 1
+    while add_months(anchor, months + 1) <= now:
+        months += 1
+    return add_months(anchor, months), add_months(anchor, months + 1)
+
+
+# --- The one way a balance moves -----------------------------------------------------------
+@dataclass(frozen=True)
+class Movement:
+    balance_after: int
+    period_start: datetime
+
+
+def _move(organization_id, delta: int) -> Movement | None:
+    """balance += delta unless that goes below zero; None when it would. One statement: the
+    row lock it takes is held only until the surrounding (short) transaction commits."""
+    table = connection.ops.quote_name(CreditAccount._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET balance = balance + %s, updated_at = %s "
+            f"WHERE organization_id = %s AND balance + %s >= 0 "
+            f"RETURNING balance, period_start",
+            [delta, connection.ops.adapt_datetimefield_value(timezone.now()),
+             _db_id(organization_id), delta],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    period_start = row[1]
+    if isinstance(period_start, str):  # SQLite returns text from raw SQL
+        period_start = _parse_db_datetime(period_start)
+    elif timezone.is_naive(period_start):
+        period_start = timezone.make_aware(period_start, timezone.get_fixed_timezone(0))
+    return Movement(balance_after=row[0], period_start=period_start)
+
+
+def _db_id(organization_id):
+    field = CreditAccount._meta.get_field("organization").target_field
+    return field.get_db_prep_value(organization_id, connection)
+
+
+def _parse_db_datetime(value: str) -> datetime:
+    from django.utils.dateparse import parse_datetime
+
+    parsed = parse_datetime(value)
+    if parsed is None:
+        raise ValueError(f"Unexpected datetime from the database: {value!r}")
+    return parsed if timezone.is_aware(parsed) else timezone.make_aware(
+        parsed, timezone.get_fixed_timezone(0))
+
+
+def _entry(organization_id, kind: str, amount: int, movement: Movement, **fields) -> LedgerEntry:
+    return LedgerEntry.objects.create(
+        organization_id=organization_id, kind=kind, amount=amount,
+        balance_after=movement.balance_after, period_start=movement.period_start, **fields,
+    )
+
+
+# --- Accounts and periods -------------------------------------------------------------------
+def account_open(organization, *, now: datetime | None = None) -> CreditAccount:
+    """Subscription + account for a new organization, with the first period's allowance."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        subscription = Subscription.objects.create(
+            organization=organization, anchor=now, current_period_start=now,
+            current_period_end=add_months(now, 1),
+        )
+        account = CreditAccount.objects.create(organization=organization, balance=0,
+                                               period_start=now)
+        allowance = subscription.monthly_credits(organization.plan)
+        if allowance:
+            movement = _move(organization.pk, allowance)
+            _entry(organization.pk, Kind.MONTHLY_GRANT, allowance, movement,
+                   memo=f"{organization.plan.slug} plan allowance")
+            account.balance = movement.balance_after
+    return account
+
+
+def period_is_over(organization, now: datetime | None = None) -> bool:
+    subscription = organization.subscription
+    return (now or timezone.now()) >= subscription.current_period_end
+
+
+def ensure_current_period(organization, now: datetime | None = None) -> None:
+    """Lazy rollover at the first billing touch after a period ends (cheap when it has not)."""
+    if period_is_over(organization, now):
+        period_rollover(organization, now=now)
+        organization.subscription.refresh_from_db()
+        organization.credit_account.refresh_from_db()
+
+
+def period_rollover(organization, *, now: datetime | None = None) -> bool:
+    """Expire what is left and grant the allowance, exactly once per period. Returns whether
+    this call did it. The account row lock serializes racers; the second one finds the new
+    period and does nothing (a unique constraint on the ledger is the last guard)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        account = CreditAccount.objects.select_for_update().get(organization=organization)
+        subscription = Subscription.objects.select_for_update().get(organization=organization)
+        if now < subscription.current_period_end:
+            return False
+        old_start = account.period_start
+        start, end = period_containing(subscription.anchor, now)
+        if account.balance > 0:
+            movement = _move(organization.pk, -account.balance)
+            _entry(organization.pk, Kind.EXPIRY, movement.balance_after - account.balance,
+                   Movement(movement.balance_after, old_start), memo="unused credits expired")
+        CreditAccount.objects.filter(pk=account.pk).update(period_start=start)
+        subscription.current_period_start, subscription.current_period_end = start, end
+        subscription.save(update_fields=["current_period_start", "current_period_end"])
+        plan = Plan.objects.get(pk=organization.plan_id)
+        allowance = subscription.monthly_credits(plan)
+        movement = _move(organization.pk, allowance)
+        _entry(organization.pk, Kind.MONTHLY_GRANT, allowance, movement,
+               memo=f"{plan.slug} plan allowance")
+    logger.info("Rolled over %s to the period starting %s", organization.slug, start.isoformat())
+    return True
+
+
+def rollover_due(now: datetime | None = None) -> int:
+    """Roll over every organization whose period has ended; returns how many were."""
+    from organizations.models import Organization
+
+    now = now or timezone.now()
+    due = Organization.objects.filter(subscription__current_period_end__lte=now)
+    return sum(1 for organization in due.iterator() if period_rollover(organization, now=now))
+
+
+# --- Credits ---------------------------------------------------------------------------------
+def credits_grant(organization, amount: int, *, kind: str = Kind.TOP_UP, memo: str = "",
+                  actor_user=None) -> LedgerEntry:
+    """Operator top-up (positive) or adjustment (either sign, never below zero)."""
+    if kind not in (Kind.TOP_UP, Kind.ADJUSTMENT):
+        raise ValueError(f"credits_grant cannot write {kind!r} entries")
+    if amount == 0 or (kind == Kind.TOP_UP and amount < 0):
+        raise ValueError("A top-up must be a positive number of credits.")
+    ensure_current_period(organization)
+    with transaction.atomic():
+        movement = _move(organization.pk, amount)
+        if movement is None:
+            raise NegativeBalance("The adjustment would make the balance negative.")
+        return _entry(organization.pk, kind, amount, movement, memo=memo, actor_user=actor_user)
+
+
+def credits_reserve(organization, amount: int, *, actor_user=None, actor_api_key=None,
+                    idempotency_key: str | None = None, session_id=None, model: str = "",
+                    domain: str = "", memo: str = "") -> Reservation:
+    """Charge `amount` now (one conditional UPDATE); 402 when the balance cannot cover it."""
+    if amount <= 0:
+        raise ValueError("A reservation must be for a positive number of credits.")
+    ensure_current_period(organization)
+    with transaction.atomic():
+        movement = _move(organization.pk, -amount)
+        if movement is None:
+            raise CreditsExhausted()
+        reservation = Reservation.objects.create(
+            organization_id=organization.pk, amount=amount, period_start=movement.period_start,
+            session_id=session_id,
+        )
+        _entry(organization.pk, Kind.QUERY_CHARGE, -amount, movement, reservation=reservation,
+               actor_user=actor_user, actor_api_key=actor_api_key,
+               idempotency_key=idempotency_key, session_id=session_id, model=model,
+               domain=domain, memo=memo)
+    return reservation
+
+
+def _finish(reservation: Reservation, new_status: str, **fields) -> None:
+    """The state machine's only edge: reserved -> settled | refunded, taken once."""
+    now = timezone.now()
+    moved = Reservation.objects.filter(pk=reservation.pk, status=Reservation.Status.RESERVED
+                                       ).update(status=new_status, finished_at=now, **fields)
+    if not moved:
+        raise ReservationFinished(f"Reservation {reservation.pk} is no longer open.")
+    reservation.status, reservation.finished_at = new_status, now
+    for name, value in fields.items():
+        setattr(reservation, name, value)
+
+
+def _charge_entry(reservation: Reservation) -> LedgerEntry:
+    return reservation.entries.filter(kind=Kind.QUERY_CHARGE).order_by("id").first()
+
+
+def credits_settle(reservation: Reservation, *, final_cost: int | None = None,
+                   message_id=None, session_id=None) -> Reservation:
+    """Keep the charge; if the final cost differs, charge (as far as the balance allows) or
+    refund the difference."""
+    with transaction.atomic():
+        _finish(reservation, Reservation.Status.SETTLED, message_id=message_id,
+                session_id=session_id or reservation.session_id)
+        if final_cost is None or final_cost == reservation.amount:
+            return reservation
+        charge = _charge_entry(reservation)
+        refs = dict(reservation=reservation, actor_user_id=charge.actor_user_id,
+                    actor_api_key_id=charge.actor_api_key_id, session_id=reservation.session_id,
+                    message_id=message_id, model=charge.model, domain=charge.domain)
+        difference = final_cost - reservation.amount
+        if difference < 0:
+            movement = _move(reservation.organization_id, -difference)
+            _entry(reservation.organization_id, Kind.REFUND, -difference, movement,
+                   memo="final cost below the reservation", **refs)
+        else:
+            balance = CreditAccount.objects.select_for_update().values_list(
+                "balance", flat=True).get(organization_id=reservation.organization_id)
+            extra = min(difference, balance)
+            if extra:
+                movement = _move(reservation.organization_id, -extra)
+                _entry(reservation.organization_id, Kind.QUERY_CHARGE, -extra, movement,
+                       memo="final cost above the reservation", **refs)
+    return reservation
+
+
+def credits_refund(reservation: Reservation, *, memo: str = "") -> Reservation:
+    """Give the whole reservation back (generation failed, stream broke, no grounded answer,
+    or the request died and the sweeper found it)."""
+    with transaction.atomic():
+        _finish(reservation, Reservation.Status.REFUNDED)
+        charge = _charge_entry(reservation)
+        movement = _move(reservation.organization_id, reservation.amount)
+        _entry(reservation.organization_id, Kind.REFUND, reservation.amount, movement,
+               reservation=reservation, actor_user_id=charge.actor_user_id,
+               actor_api_key_id=charge.actor_api_key_id, session_id=reservation.session_id,
+               model=charge.model, domain=charge.domain, memo=memo)
+    return reservation
+
+
+def reservations_sweep(*, older_than: timedelta, now: datetime | None = None) -> int:
+    """Refund reservations left open longer than `older_than` (their request died)."""
+    cutoff = (now or timezone.now()) - older_than
+    stale = Reservation.objects.filter(status=Reservation.Status.RESERVED, created_at__lt=cutoff)
+    refunded = 0
+    for reservation in stale.iterator():
+        try:
+            credits_refund(reservation, memo="request did not finish; refunded by the sweeper")
+        except ReservationFinished:
+            continue  # it finished while we looked
+        refunded += 1
+    return refunded
+
+
+# --- Plan changes ----------------------------------------------------------------------------
+def plan_change(organization, plan: Plan, *, actor_user=None) -> None:
+    """Proration rule (README): an upgrade grants the difference between the new and the old
+    monthly allowance at once; a downgrade caps the balance at the new allowance. The next
+    period grants the new plan's allowance."""
+    from organizations import services as org_services
+
+    ensure_current_period(organization)
+    with transaction.atomic():
+        account = CreditAccount.objects.select_for_update().get(organization=organization)
+        subscription = organization.subscription
+        old_allowance = subscription.monthly_credits(organization.plan)
+        org_services.organization_set_plan(organization, plan)
+        new_allowance = subscription.monthly_credits(plan)
+        memo = f"plan change {old_allowance}->{new_allowance} credits/month"
+        if new_allowance > old_allowance:
+            delta = new_allowance - old_allowance
+        else:
+            delta = -max(0, account.balance - new_allowance)
+        if delta:
+            movement = _move(organization.pk, delta)
+            _entry(organization.pk, Kind.ADJUSTMENT, delta, movement, memo=memo,
+                   actor_user=actor_user)

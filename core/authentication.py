@@ -67,7 +67,9 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if not keyformat.is_well_formed(raw):
             raise exceptions.AuthenticationFailed(INVALID_API_KEY)
         try:
-            key = ApiKey.objects.select_related("organization__plan").get(
+            key = ApiKey.objects.select_related(
+                "organization__plan", "organization__subscription", "organization__credit_account"
+            ).get(
                 digest=keyformat.digest(raw)
             )
         except ApiKey.DoesNotExist:

@@ -77,7 +77,9 @@ def _resolve(request: Request, slug: str | None) -> Acting:
         return Acting(organization, API_KEY_ROLE, principal)
 
     wanted = slug or request.headers.get("X-Organization", "").strip() or None
-    memberships = Membership.objects.select_related("organization__plan").filter(
+    memberships = Membership.objects.select_related(
+        "organization__plan", "organization__subscription", "organization__credit_account"
+    ).filter(
         user=principal, organization__is_active=True
     )
     if wanted is not None:

@@ -21,6 +21,10 @@ urlpatterns = [
     path("auth/", include(auth_urlpatterns)),
     path("v1/orgs/", include(org_urlpatterns)),
     path("v1/billings/plans/", billing_api.PlanListView.as_view(), name="plan-list"),
+    path("v1/billings/subscription/", billing_api.SubscriptionView.as_view(),
+         name="subscription"),
+    path("v1/billings/usage/", billing_api.UsageView.as_view(), name="usage"),
+    path("v1/billings/ledger/", billing_api.LedgerView.as_view(), name="ledger"),
     path("v1/billings/api-keys/", include(api_key_urlpatterns)),
     # Last: anything else is a JSON 404, whatever DEBUG says.
     re_path(r"^(?P<path>.*)$", core_views.not_found, name="not-found"),

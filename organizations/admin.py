@@ -2,9 +2,12 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ActionForm
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from billing import services as billing_services
+from billing.models import Plan
 from knowledge.models import Domain
 from organizations import services
 from organizations.models import ApiKey, Membership, Organization
@@ -36,15 +39,57 @@ class OrganizationForm(forms.ModelForm):
         return value
 
 
+class OrganizationActionForm(ActionForm):
+    amount = forms.IntegerField(required=False, help_text="credits (negative = adjustment)")
+    memo = forms.CharField(required=False, max_length=500)
+    plan = forms.ModelChoiceField(queryset=Plan.objects.all(), required=False, to_field_name="slug")
+
+
 @admin.register(Organization)
 class OrganizationAdmin(admin.ModelAdmin):
     form = OrganizationForm
+    action_form = OrganizationActionForm
+    actions = ["grant_credits", "change_plan"]
     list_display = ("slug", "name", "plan", "is_active", "created_at")
     list_filter = ("plan", "is_active")
     list_select_related = ("plan",)
     search_fields = ("slug", "name", "memberships__user__email")
-    readonly_fields = ("id", "created_at", "updated_at")
+    readonly_fields = ("id", "plan", "created_at", "updated_at")
     inlines = [MembershipInline]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # New organizations need an owner and a credit account: `org_create` or the API.
+        return False
+
+    @admin.action(description="Grant credits (fill in amount and memo)")
+    def grant_credits(self, request: HttpRequest, queryset: QuerySet[Organization]) -> None:
+        amount = request.POST.get("amount", "").strip()
+        if not amount.lstrip("-").isdigit() or int(amount) == 0:
+            self.message_user(request, "Enter a non-zero whole number of credits.", messages.ERROR)
+            return
+        credits = int(amount)
+        kind = billing_services.Kind.TOP_UP if credits > 0 else billing_services.Kind.ADJUSTMENT
+        memo = request.POST.get("memo", "").strip() or "operator grant (admin)"
+        for organization in queryset.select_related("plan"):
+            try:
+                entry = billing_services.credits_grant(organization, credits, kind=kind, memo=memo,
+                                                       actor_user=request.user)
+            except billing_services.NegativeBalance as exc:
+                self.message_user(request, f"{organization.slug}: {exc}", messages.ERROR)
+                continue
+            self.message_user(request, f"{organization.slug}: {credits:+d} credits, balance "
+                                       f"{entry.balance_after}.", messages.SUCCESS)
+
+    @admin.action(description="Change plan (choose the plan)")
+    def change_plan(self, request: HttpRequest, queryset: QuerySet[Organization]) -> None:
+        plan = Plan.objects.filter(slug=request.POST.get("plan", "")).first()
+        if plan is None:
+            self.message_user(request, "Choose a plan.", messages.ERROR)
+            return
+        for organization in queryset.select_related("plan"):
+            billing_services.plan_change(organization, plan, actor_user=request.user)
+            self.message_user(request, f"{organization.slug} is now on {plan.slug}.",
+                              messages.SUCCESS)
 
 
 class ApiKeyAddForm(forms.ModelForm):

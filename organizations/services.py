@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from billing import services as billing_services
 from billing.models import Plan
 from core import keyformat
 from core.exceptions import BadRequest, FieldError, Forbidden, NotFound
@@ -40,6 +41,8 @@ def _derived_slugs(name: str):
 def organization_create(
     *, owner: User, name: str, slug: str | None = None, plan_slug: str = DEFAULT_PLAN
 ) -> Organization:
+    """The creator becomes owner; the organization starts on `plan_slug` with its first
+    period's credits granted."""
     plan = Plan.objects.get(slug=plan_slug)
     candidates = [slug] if slug else _derived_slugs(name)
     for candidate in candidates:
@@ -49,6 +52,7 @@ def organization_create(
             with transaction.atomic():
                 organization = Organization.objects.create(slug=candidate, name=name, plan=plan)
                 Membership.objects.create(organization=organization, user=owner, role=Role.OWNER)
+                billing_services.account_open(organization)
                 return organization
         except IntegrityError:
             continue  # another request took the slug between the check and the insert

@@ -6,7 +6,6 @@ from django.db import connection
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from billing.models import Plan
 from core.models import User
 from organizations import services as org_services
 from organizations.models import Membership, Organization, Role
@@ -18,6 +17,11 @@ PASSWORD = "correct-horse-battery-42"
 def _plain_http(settings):
     """Tests speak plain HTTP to the app; tests/core/test_security.py covers the redirect."""
     settings.SECURE_SSL_REDIRECT = False
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture(autouse=True)
@@ -58,10 +62,8 @@ def make_user(db):
 def make_org(db):
     def make(owner: User, *, plan: str = "starter", name: str = "Acme", slug: str | None = None
              ) -> Organization:
-        org = org_services.organization_create(owner=owner, name=name, slug=slug)
-        if plan != org.plan.slug:
-            org_services.organization_set_plan(org, Plan.objects.get(slug=plan))
-        return org
+        return org_services.organization_create(owner=owner, name=name, slug=slug,
+                                                plan_slug=plan)
 
     return make
 

@@ -45,7 +45,8 @@ def test_org_create_rejects_taken_slug_and_unknown_plan(org):
 
 
 def test_org_set_plan_moves_the_organization(org):
-    assert run("org_set_plan", "acme", "enterprise") == ["acme is now on enterprise."]
+    assert run("org_set_plan", "acme", "enterprise") == [
+        "acme is now on enterprise (balance 0 credits)."]
     org.refresh_from_db()
     assert org.plan.slug == "enterprise"
     with pytest.raises(CommandError, match="not found"):

@@ -3,6 +3,7 @@ import os
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from billing import services as billing_services
 from billing.models import Plan
 from core.models import User
 from organizations import services
@@ -28,12 +29,12 @@ class Command(BaseCommand):
                 user.save(update_fields=["password"])
             organization = Organization.objects.filter(slug=DEMO_SLUG).first()
             if organization is None:
-                organization = services.organization_create(owner=user, name="Demo Organization",
-                                                            slug=DEMO_SLUG)
+                organization = services.organization_create(
+                    owner=user, name="Demo Organization", slug=DEMO_SLUG, plan_slug="starter")
             organization.memberships.update_or_create(user=user, defaults={"role": Role.OWNER})
             starter = Plan.objects.get(slug="starter")
             if organization.plan_id != starter.pk:
-                services.organization_set_plan(organization, starter)
+                billing_services.plan_change(organization, starter)
             # One active demo key at a time: the plan allows one.
             for old in organization.api_keys.filter(revoked_at__isnull=True):
                 services.api_key_revoke(old)

@@ -29,7 +29,6 @@ class Command(BaseCommand):
             if owner is None:
                 owner = User.objects.create_user(email)  # unusable password until a reset
                 self.stderr.write(f"Created user {email} (no password set).")
-            organization = services.organization_create(owner=owner, name=name, slug=slug)
-            if plan != organization.plan.slug:
-                services.organization_set_plan(organization, Plan.objects.get(slug=plan))
+            organization = services.organization_create(owner=owner, name=name, slug=slug,
+                                                        plan_slug=plan)
         self.stdout.write(organization.slug)

@@ -1,12 +1,13 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from billing.models import Plan
-from organizations import services
+from billing import services as billing_services
 from organizations.models import Organization
 
 
 class Command(BaseCommand):
-    help = "Move an organization to another plan."
+    help = ("Move an organization to another plan. Mid-period, an upgrade grants the difference "
+            "between the allowances at once; a downgrade caps the balance at the new allowance.")
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("slug")
@@ -20,5 +21,6 @@ class Command(BaseCommand):
         if target is None:
             raise CommandError(f"Unknown plan {plan!r}; choose one of: "
                                + ", ".join(Plan.objects.values_list("slug", flat=True)))
-        services.organization_set_plan(organization, target)
-        self.stdout.write(f"{organization.slug} is now on {target.slug}.")
+        billing_services.plan_change(organization, target)
+        balance = organization.credit_account.balance
+        self.stdout.write(f"{organization.slug} is now on {target.slug} (balance {balance} credits).")
