@@ -13,26 +13,22 @@ CREATEDB. PostgreSQL only: the point is row-lock contention.
 What it measures, for each number of worker threads (each thread has its own connection, all
 of them hammer the SAME organization's credit account, for a fixed time after a barrier):
 
-  service   billing.services.credits_reserve(org, 1): the real code path (ORM, one
-            transaction: UPDATE ... RETURNING, INSERT reservation, INSERT ledger entry).
-  baseline  UPDATE billing_creditaccount SET balance = balance - 1 WHERE organization_id = %s,
-            autocommit: the floor cost of serializing on that row, nothing else.
+  service      billing.services.credits_reserve(org, 1): the real code path. On PostgreSQL
+               one autocommit statement (WITH moved AS (UPDATE ... RETURNING), held AS
+               (INSERT reservation) INSERT ledger entry): the row lock is held for one round
+               trip and the commit.
+  baseline     UPDATE billing_creditaccount SET balance = balance - 1 WHERE organization_id
+               = %s, autocommit: the floor cost of serializing on that row, nothing else.
 
-and, as prototypes to explain the gap (they do not change billing/services.py):
+and, for comparison:
 
-  raw-tx    the service's three statements over a raw cursor in one transaction (no ORM):
-            separates Python/ORM cost from round trips made while the row lock is held.
-  2-stmt    the UPDATE as it is, then both INSERTs merged into one statement (a data-modifying
-            CTE), same transaction: one round trip less under the lock.
-  cte       one autocommit statement, WITH moved AS (UPDATE ... RETURNING), res AS (INSERT
-            reservation) INSERT ledger entry: the same rows as the service, one round trip,
-            the lock held only for the statement and its commit.
-  spread    credits_reserve with every worker on its OWN organization: the same code without
-            row contention (the client/CPU ceiling on this machine).
+  transaction  the same rows written as three statements in one transaction (the path SQLite
+               uses): the row lock is also held across two INSERT round trips and the COMMIT.
+  spread       credits_reserve with every worker on its OWN organization: the same code
+               without row contention (the client/CPU ceiling on this machine).
 
-It also profiles the service path (time from the account UPDATE returning, i.e. the row lock
-taken, to COMMIT done, i.e. the lock released; and statements per reservation) and checks
-afterwards that every organization's ledger still sums to its balance.
+Afterwards it checks that every organization's ledger still sums to its balance and that
+each reservation has exactly one charge entry.
 """
 
 from __future__ import annotations
@@ -142,116 +138,14 @@ def op_baseline(org_pk):
     return run
 
 
-def _tables():
-    from django.db import connection
+def op_transaction(org_pk):
+    """The reservation as three statements in one transaction (the SQLite path, and what
+    PostgreSQL used before the single statement): the row lock is held across two more round
+    trips and the COMMIT."""
+    from billing import services
 
-    from billing.models import CreditAccount, LedgerEntry, Reservation
-
-    q = connection.ops.quote_name
-    return (q(CreditAccount._meta.db_table), q(Reservation._meta.db_table),
-            q(LedgerEntry._meta.db_table))
-
-
-RESERVATION_COLUMNS = ("id, organization_id, amount, status, period_start, session_id, "
-                       "message_id, created_at, finished_at")
-LEDGER_COLUMNS = ("organization_id, kind, amount, balance_after, period_start, actor_user_id, "
-                  "actor_api_key_id, reservation_id, session_id, message_id, model, domain, "
-                  "idempotency_key, memo, created_at")
-
-
-def op_raw_tx(org_pk):
-    """The service's statements, as the service sends them, minus the ORM."""
-    import uuid
-
-    from django.db import connection, transaction
-    from django.utils import timezone
-
-    account, reservation, ledger = _tables()
-    update = (f"UPDATE {account} SET balance = balance - %s, updated_at = %s "
-              f"WHERE organization_id = %s AND balance - %s >= 0 RETURNING balance, period_start")
-    insert_reservation = (f"INSERT INTO {reservation} ({RESERVATION_COLUMNS}) "
-                          f"VALUES (%s, %s, %s, 'reserved', %s, NULL, NULL, %s, NULL)")
-    insert_entry = (f"INSERT INTO {ledger} ({LEDGER_COLUMNS}) VALUES (%s, 'query_charge', %s, "
-                    f"%s, %s, NULL, NULL, %s, NULL, NULL, '', '', NULL, '', %s) RETURNING id")
-
-    def run():
-        now = timezone.now()
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(update, [1, now, org_pk, 1])
-            balance_after, period_start = cursor.fetchone()
-            rid = uuid.uuid4()
-            cursor.execute(insert_reservation, [rid, org_pk, 1, period_start, now])
-            cursor.execute(insert_entry, [org_pk, -1, balance_after, period_start, rid, now])
-
-    return run
-
-
-def op_two_statements(org_pk):
-    """The service's UPDATE as it is, then both INSERTs as one statement, in one transaction:
-    one round trip less with the row lock held."""
-    from django.db import connection, transaction
-
-    account, reservation, ledger = _tables()
-    update = (f"UPDATE {account} SET balance = balance - %(amount)s, "
-              f"updated_at = clock_timestamp() "
-              f"WHERE organization_id = %(org)s AND balance - %(amount)s >= 0 "
-              f"RETURNING balance, period_start")
-    inserts = (f"WITH held AS (INSERT INTO {reservation} ({RESERVATION_COLUMNS}) "
-               f"VALUES (gen_random_uuid(), %(org)s, %(amount)s, 'reserved', %(period)s, NULL, "
-               f"NULL, clock_timestamp(), NULL) RETURNING id, organization_id, period_start) "
-               f"INSERT INTO {ledger} ({LEDGER_COLUMNS}) "
-               f"SELECT organization_id, 'query_charge', -%(amount)s, %(after)s, period_start, "
-               f"NULL, NULL, id, NULL, NULL, '', '', NULL, '', clock_timestamp() FROM held "
-               f"RETURNING id")
-
-    def run():
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(update, {"amount": 1, "org": org_pk})
-            after, period = cursor.fetchone()
-            cursor.execute(inserts, {"amount": 1, "org": org_pk, "after": after,
-                                     "period": period})
-
-    return run
-
-
-# clock_timestamp(), not now(): now() is the statement's start, before it waited for the row
-# lock, so created_at order would disagree with balance_after order under contention.
-CTE = """
-WITH moved AS (
-    UPDATE {account} SET balance = balance - %(amount)s, updated_at = clock_timestamp()
-    WHERE organization_id = %(org)s AND balance - %(amount)s >= 0
-    RETURNING organization_id, balance, period_start
-), held AS (
-    INSERT INTO {reservation} ({reservation_columns})
-    SELECT gen_random_uuid(), organization_id, %(amount)s, 'reserved', period_start, NULL, NULL,
-           clock_timestamp(), NULL
-    FROM moved
-    RETURNING id
-)
-INSERT INTO {ledger} ({ledger_columns})
-SELECT moved.organization_id, 'query_charge', -%(amount)s, moved.balance, moved.period_start,
-       NULL, NULL, held.id, NULL, NULL, '', '', NULL, '', clock_timestamp()
-FROM moved, held
-RETURNING reservation_id, balance_after
-"""
-
-
-def op_cte(org_pk):
-    """One statement, autocommit: UPDATE ... RETURNING feeding both INSERTs."""
-    from django.db import connection
-
-    account, reservation, ledger = _tables()
-    statement = CTE.format(account=account, reservation=reservation, ledger=ledger,
-                           reservation_columns=RESERVATION_COLUMNS,
-                           ledger_columns=LEDGER_COLUMNS)
-
-    def run():
-        with connection.cursor() as cursor:
-            cursor.execute(statement, {"amount": 1, "org": org_pk})
-            if cursor.fetchone() is None:
-                raise RuntimeError("credits exhausted")  # the service would raise 402
-
-    return run
+    org = load(org_pk)
+    return lambda: services._reserve_in_transaction(org, 1, {})
 
 
 # --- Running ----------------------------------------------------------------------------------
@@ -304,49 +198,6 @@ def measure(factory, org_pks: list, workers: int, seconds: float) -> dict:
         return all_latencies[min(len(all_latencies) - 1, int(p * len(all_latencies)))] * 1000
 
     return {"ops": total / seconds, "count": total, "p50": pct(0.50), "p99": pct(0.99)}
-
-
-def profile_service(org_pk, workers: int, seconds: float) -> dict:
-    """Per reservation through the service: statements sent, time with the row lock held
-    (account UPDATE returned -> COMMIT finished) and wall time, at `workers` threads."""
-    from django.db import connection, transaction
-
-    from billing.models import CreditAccount
-
-    table = CreditAccount._meta.db_table
-    holds: list[float] = []
-    statements = [0]
-    ops = [0]
-    lock = threading.Lock()
-
-    def factory(pk):
-        run = op_service(pk)
-
-        def wrapper(execute, sql, params, many, context):
-            result = execute(sql, params, many, context)
-            with lock:
-                statements[0] += 1
-            if sql.startswith("UPDATE") and table in sql:
-                taken = time.perf_counter()
-                transaction.on_commit(
-                    lambda: holds.append(time.perf_counter() - taken))
-            return result
-
-        def op():
-            with connection.execute_wrapper(wrapper):
-                run()
-            with lock:
-                ops[0] += 1
-
-        return op
-
-    result = measure(factory, [org_pk], workers, seconds)
-    result.update(
-        hold_ms=statistics.mean(holds) * 1000,
-        hold_p99_ms=sorted(holds)[int(0.99 * len(holds))] * 1000,
-        statements=statements[0] / max(1, ops[0]),
-    )
-    return result
 
 
 def round_trip_ms() -> float:
@@ -435,6 +286,9 @@ def main() -> int:
             print(f"database {name} dropped")
 
 
+COMPARISONS = ("transaction", "spread")
+
+
 def run(args, worker_counts: list[int]) -> int:
     started = time.perf_counter()
     widest = max(worker_counts)
@@ -444,9 +298,7 @@ def run(args, worker_counts: list[int]) -> int:
     }
     if not args.no_prototypes:
         variants.update({
-            "raw-tx": (op_raw_tx, make_orgs(1, "rawtx")),
-            "2-stmt": (op_two_statements, make_orgs(1, "twostmt")),
-            "cte": (op_cte, make_orgs(1, "cte")),
+            "transaction": (op_transaction, make_orgs(1, "transaction")),
             "spread": (op_service, make_orgs(widest, "spread")),
         })
     print(f"machine: {machine()}")
@@ -470,7 +322,7 @@ def run(args, worker_counts: list[int]) -> int:
                 "p99": max(x["p99"] for x in runs),
                 "spread": (min(x["ops"] for x in runs), max(x["ops"] for x in runs)),
             }
-            print(f"  {label:>8} x{workers:<3} {r['ops']:7.0f} ops/s "
+            print(f"  {label:>11} x{workers:<3} {r['ops']:7.0f} ops/s "
                   f"(slices {r['spread'][0]:.0f}..{r['spread'][1]:.0f})   "
                   f"p50 {r['p50']:6.2f} ms   p99 {r['p99']:7.2f} ms", flush=True)
 
@@ -481,27 +333,16 @@ def run(args, worker_counts: list[int]) -> int:
         print(f"{workers:7d} | {s:13.0f} | {b:14.0f} | {s / b:5.0%}")
 
     if not args.no_prototypes:
-        labels = ("raw-tx", "2-stmt", "cte", "spread")
-        print("\nprototypes, ops/s (ratio to the baseline):")
-        print("workers | " + " | ".join(f"{label:>13}" for label in labels))
-        print("--------|" + "|".join("-" * 15 for _ in labels))
+        print("\nfor comparison, ops/s (ratio to the baseline):")
+        print("workers | " + " | ".join(f"{label:>13}" for label in COMPARISONS))
+        print("--------|" + "|".join("-" * 15 for _ in COMPARISONS))
         for workers in worker_counts:
             b = results["baseline", workers]["ops"]
             cells = []
-            for label in labels:
+            for label in COMPARISONS:
                 ops = results[label, workers]["ops"]
                 cells.append(f"{ops:6.0f} ({ops / b:4.0%})")
             print(f"{workers:7d} | " + " | ".join(f"{cell:>13}" for cell in cells))
-
-        print("\nprofile of the service path (row lock held = account UPDATE returned -> "
-              "COMMIT done):")
-        profile_org = make_orgs(1, "profile")[0]
-        for workers in sorted({1, 8} | {w for w in worker_counts if w <= 8}):
-            p = profile_service(profile_org, workers, min(args.seconds, 2.0))
-            print(f"  x{workers:<3} {p['ops']:7.0f} ops/s  lock held mean {p['hold_ms']:.3f} ms "
-                  f"(p99 {p['hold_p99_ms']:.3f})  "
-                  f"1/hold = {1000 / p['hold_ms']:6.0f}/s  "
-                  f"statements/op {p['statements']:.2f} (+ BEGIN, COMMIT)")
 
     problems = conservation_report([pk for label, (_, orgs) in variants.items()
                                     if label != "baseline" for pk in orgs])
