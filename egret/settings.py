@@ -250,6 +250,14 @@ EGRET_ALLOW_SIGNUP = env_bool("EGRET_ALLOW_SIGNUP", True)
 # How often (seconds) an API key's last_used_at may be written.
 EGRET_API_KEY_TOUCH_SECONDS = env_int("EGRET_API_KEY_TOUCH_SECONDS", 60)
 
+# Optional semantic search (knowledge/embeddings.py): "" off, "local" (requirements-semantic.txt)
+# or "openai" (any OpenAI-compatible /v1/embeddings endpoint).
+EGRET_EMBEDDINGS = os.environ.get("EGRET_EMBEDDINGS", "").strip().lower()
+EGRET_EMBEDDINGS_MODEL = os.environ.get("EGRET_EMBEDDINGS_MODEL", "")
+EGRET_EMBEDDINGS_URL = os.environ.get("EGRET_EMBEDDINGS_URL", "https://api.openai.com/v1")
+EGRET_EMBEDDINGS_API_KEY = os.environ.get("EGRET_EMBEDDINGS_API_KEY", "")
+EGRET_EMBEDDINGS_TIMEOUT = env_int("EGRET_EMBEDDINGS_TIMEOUT", 30)
+
 # --- Logging: every line carries the request id -----------------------------------------------
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
 LOGGING = {

