@@ -81,6 +81,8 @@ INSTALLED_APPS = [
     "core",
     "billing",
     "organizations",
+    "django_tasks",
+    "django_tasks_db",
     "knowledge",
 ]
 
@@ -249,6 +251,19 @@ SIMPLE_JWT = {
 EGRET_ALLOW_SIGNUP = env_bool("EGRET_ALLOW_SIGNUP", True)
 # How often (seconds) an API key's last_used_at may be written.
 EGRET_API_KEY_TOUCH_SECONDS = env_int("EGRET_API_KEY_TOUCH_SECONDS", 60)
+
+# Background work (ingestion) through Django's Tasks API: "immediate" runs a task in the
+# process that enqueued it (embedded default, tests); "database" stores it for
+# `manage.py db_worker` processes on any number of hosts.
+_TASK_BACKENDS = {"immediate": "django_tasks.backends.immediate.ImmediateBackend",
+                  "database": "django_tasks_db.DatabaseBackend"}
+EGRET_TASKS_BACKEND = os.environ.get("EGRET_TASKS_BACKEND", "immediate").strip().lower()
+if EGRET_TASKS_BACKEND not in _TASK_BACKENDS:
+    raise ImproperlyConfigured(f"EGRET_TASKS_BACKEND must be one of {sorted(_TASK_BACKENDS)}.")
+TASKS = {"default": {"BACKEND": _TASK_BACKENDS[EGRET_TASKS_BACKEND]}}
+
+# PostgreSQL text-search configuration of the stored tsvectors (stemming, stop words).
+EGRET_SEARCH_CONFIG = os.environ.get("EGRET_SEARCH_CONFIG", "english")
 
 # Optional semantic search (knowledge/embeddings.py): "" off, "local" (requirements-semantic.txt)
 # or "openai" (any OpenAI-compatible /v1/embeddings endpoint).

@@ -14,9 +14,17 @@ DEMO_SLUG = "demo"
 DEMO_KEY_NAME = "demo"
 
 
+def options_skip_library(opts: dict) -> bool:
+    return bool(opts.get("no_library"))
+
+
 class Command(BaseCommand):
     help = "Create (or refresh) the demo user, the demo organization on `starter`, and a fresh " \
            "demo API key; prints all three. Safe to run any number of times."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--no-library", action="store_true",
+                            help="do not load the demo library (sample documents)")
 
     def handle(self, *args, **opts) -> None:
         password = os.environ.get("EGRET_DEMO_PASSWORD", "egret-demo-password")
@@ -40,6 +48,12 @@ class Command(BaseCommand):
                 services.api_key_revoke(old)
             key, raw = services.api_key_create(organization, name=DEMO_KEY_NAME,
                                                created_by=user)
+        if not options_skip_library(opts):
+            from knowledge.library import demo_library_load
+
+            loaded = demo_library_load()
+            self.stdout.write(f"Demo library:      {loaded.documents} documents added "
+                              f"({loaded.chunks} chunks), {loaded.skipped} already present")
         self.stdout.write(f"Demo user:         {DEMO_EMAIL}")
         self.stdout.write(f"Demo password:     {password}")
         self.stdout.write(f"Demo organization: {organization.slug} (plan {starter.slug})")

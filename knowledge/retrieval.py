@@ -1,0 +1,180 @@
+"""One search interface over both databases (API.md 7, 9).
+
+Lexical: PostgreSQL full-text search (stored tsvector, GIN, websearch_to_tsquery, ts_rank_cd)
+or SQLite FTS5 (bm25). Optional semantic: exact cosine over the chunks' embeddings, fused with
+the lexical ranking by reciprocal rank fusion. The tenant filter is part of every query:
+another organization's private chunks are never candidates, whatever the limit.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import connection
+
+from knowledge import embeddings
+from knowledge.models import Chunk, Document
+
+SCOPES = ("all", "public", "private")
+RRF_K = 60
+CANDIDATES = 50  # per ranking, before fusion
+
+STOPWORDS = frozenset(
+    "a an and are as at be but by can do does for from has have how i if in into is it its "
+    "me my no not of on or our should so than that the their them then there these they "
+    "this to us was we what when where which who why will with you your".split())
+
+
+@dataclass(frozen=True)
+class Passage:
+    chunk: Chunk
+    document: Document
+    score: float  # 0..1, higher is better
+    scope: str  # "public" | "private"
+
+
+def search(query: str, *, domain=None, category=None, organization=None, scope: str = "all",
+           limit: int = 5, method: str | None = None) -> list[Passage]:
+    """The best `limit` passages for `query` among the public library of `domain`/`category`
+    and, per `scope`, the organization's own ready documents (those without a domain serve
+    every domain). `method`: "lexical", "semantic", "hybrid", or None for hybrid when
+    embeddings are enabled and lexical otherwise."""
+    if scope not in SCOPES:
+        raise ValueError(f"scope must be one of {SCOPES}")
+    method = method or ("hybrid" if embeddings.enabled() else "lexical")
+    where, params = _filters(domain, category, organization, scope)
+    if where is None:
+        return []
+    depth = max(limit, CANDIDATES)
+    if method == "lexical":
+        ranked = _lexical(query, where, params, depth)
+    elif method == "semantic":
+        ranked = _semantic(query, where, params, depth)
+    elif method == "hybrid":
+        ranked = _fuse(_lexical(query, where, params, depth),
+                       _semantic(query, where, params, depth))
+    else:
+        raise ValueError(f"unknown retrieval method {method!r}")
+    return _hydrate(ranked[:limit], organization)
+
+
+def _filters(domain, category, organization, scope: str) -> tuple[str | None, list]:
+    clauses: list[str] = []
+    params: list = []
+    if scope in ("all", "public") and domain is not None:
+        public = "(c.organization_id IS NULL AND c.domain_id = %s"
+        params.append(domain.pk)
+        if category is not None:
+            public += " AND c.category_id = %s"
+            params.append(category.pk)
+        clauses.append(public + ")")
+    if scope in ("all", "private") and organization is not None:
+        private = "(c.organization_id = %s"
+        params.append(_db_value(organization.pk))
+        if domain is not None:
+            private += " AND (c.domain_id IS NULL OR c.domain_id = %s)"
+            params.append(domain.pk)
+        if category is not None:
+            private += " AND (c.category_id IS NULL OR c.category_id = %s)"
+            params.append(category.pk)
+        clauses.append(private + ")")
+    if not clauses:
+        return None, []
+    return "(" + " OR ".join(clauses) + ")", params
+
+
+def _db_value(organization_pk):
+    field = Chunk._meta.get_field("organization").target_field
+    return field.get_db_prep_value(organization_pk, connection)
+
+
+def terms_of(query: str) -> list[str]:
+    words = re.findall(r"[\w][\w'-]*", query.lower())
+    seen: dict[str, None] = {}
+    for word in words:
+        word = word.strip("'-")
+        if len(word) > 1 and word not in STOPWORDS:
+            seen.setdefault(word, None)
+    return list(seen)
+
+
+def _lexical(query: str, where: str, params: list, limit: int) -> list[tuple[int, float]]:
+    if connection.vendor == "postgresql":
+        return _postgres(query, where, params, limit)
+    return _sqlite(query, where, params, limit)
+
+
+def _postgres(query: str, where: str, params: list, limit: int) -> list[tuple[int, float]]:
+    # websearch_to_tsquery parses what people type (quotes, -, or); its implicit AND is
+    # relaxed to OR so a passage that answers with different words still ranks, by
+    # ts_rank_cd; normalisation 32 maps the rank into 0..1 (rank / (rank + 1)).
+    sql = (
+        "WITH q AS (SELECT to_tsquery(%s::regconfig, "
+        "replace(websearch_to_tsquery(%s::regconfig, %s)::text, ' & ', ' | ')) AS query) "
+        "SELECT c.id, ts_rank_cd('{0.1, 0.2, 0.4, 1.0}', c.search_vector, q.query, 32) AS rank "
+        f"FROM knowledge_chunk c, q WHERE q.query::text <> '' AND c.search_vector @@ q.query "
+        f"AND {where} ORDER BY rank DESC, c.id LIMIT %s"
+    )
+    config = settings.EGRET_SEARCH_CONFIG
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [config, config, query, *params, limit])
+        return [(pk, float(rank)) for pk, rank in cursor.fetchall()]
+
+
+def _sqlite(query: str, where: str, params: list, limit: int) -> list[tuple[int, float]]:
+    terms = terms_of(query)
+    if not terms:
+        return []
+    match = " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
+    sql = (
+        "SELECT c.id, bm25(knowledge_chunk_fts, 2.0, 1.0) AS rank FROM knowledge_chunk_fts "
+        "JOIN knowledge_chunk c ON c.id = knowledge_chunk_fts.rowid "
+        f"WHERE knowledge_chunk_fts MATCH %s AND {where} ORDER BY rank, c.id LIMIT %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [match, *params, limit])
+        rows = cursor.fetchall()
+    # bm25 is negative, lower is better; map it into 0..1 the same way as PostgreSQL.
+    return [(pk, -rank / (1.0 - rank)) for pk, rank in rows]
+
+
+def _semantic(query: str, where: str, params: list, limit: int) -> list[tuple[int, float]]:
+    import numpy as np
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT c.id, c.embedding FROM knowledge_chunk c WHERE {where} "
+                       "AND c.embedding IS NOT NULL", params)
+        rows = cursor.fetchall()
+    if not rows:
+        return []
+    matrix = np.vstack([embeddings.from_bytes(blob) for _, blob in rows])
+    best = embeddings.top_k(embeddings.embed_query(query), matrix, limit)
+    return [(rows[i][0], max(0.0, float(score))) for i, score in best]
+
+
+def _fuse(*rankings: list[tuple[int, float]]) -> list[tuple[int, float]]:
+    """Reciprocal rank fusion (k=60); the score is rescaled so the best possible is 1."""
+    fused: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, (pk, _) in enumerate(ranking):
+            fused[pk] = fused.get(pk, 0.0) + 1.0 / (RRF_K + rank + 1)
+    best = len(rankings) / (RRF_K + 1)
+    return sorted(((pk, s / best) for pk, s in fused.items()), key=lambda x: (-x[1], x[0]))
+
+
+def _hydrate(ranked: list[tuple[int, float]], organization) -> list[Passage]:
+    if not ranked:
+        return []
+    chunks = Chunk.objects.select_related("document").in_bulk([pk for pk, _ in ranked])
+    passages = []
+    for pk, score in ranked:
+        chunk = chunks.get(pk)
+        if chunk is None:  # deleted between the search and now
+            continue
+        private = chunk.organization_id is not None
+        passages.append(Passage(chunk=chunk, document=chunk.document,
+                                score=round(min(1.0, max(0.0, score)), 4),
+                                scope="private" if private else "public"))
+    return passages

@@ -1,0 +1,148 @@
+"""Every write of the knowledge base: documents in, chunks indexed, documents out."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import connection, transaction
+
+from knowledge import chunking, embeddings, parsing
+from knowledge.models import Category, Chunk, Document, Domain
+
+logger = logging.getLogger("egret.knowledge")
+
+
+def sha256_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def document_create(*, data: bytes, filename: str, title: str = "", organization=None,
+                    domain: Domain | None = None, category: Category | None = None,
+                    uploaded_by=None, uploaded_by_api_key=None) -> Document:
+    """Store the file and the row in `processing`; ingestion is a separate step (a task)."""
+    kind = parsing.screen(data, filename)
+    document = Document(
+        organization=organization, domain=domain, category=category,
+        title=(title or filename)[:300], filename=filename[:255],
+        content_type=parsing.KINDS[kind], size_bytes=len(data), sha256=sha256_of(data),
+        uploaded_by=uploaded_by, uploaded_by_api_key=uploaded_by_api_key,
+    )
+    document.file.save(filename, ContentFile(data), save=False)
+    try:
+        document.save()
+    except Exception:
+        default_storage.delete(document.file.name)
+        raise
+    return document
+
+
+def ingestion_enqueue(document: Document) -> None:
+    """Queue ingestion once the row is committed (a worker must be able to see it)."""
+    from knowledge.tasks import ingest_document
+
+    if document.status != Document.Status.PROCESSING:
+        Document.objects.filter(pk=document.pk).update(status=Document.Status.PROCESSING,
+                                                       error="")
+        document.status, document.error = Document.Status.PROCESSING, ""
+    transaction.on_commit(lambda: ingest_document.enqueue(str(document.pk)))
+
+
+def document_ingest(document_id) -> Document:
+    """Parse, chunk and index one document. The old chunks are replaced in one transaction,
+    so a search sees either the previous index or the new one, never half of it. A file we
+    cannot read ends `failed` with a readable error; nothing else is left behind."""
+    document = Document.objects.get(pk=document_id)
+    try:
+        with document.file.open("rb") as handle:
+            data = handle.read()
+        parsed = parsing.parse(data, document.filename)
+        drafts = chunking.chunk_blocks(parsed.blocks)
+        if not drafts:
+            raise parsing.ParseError("The file contains no readable text.")
+        vectors = _embed([d.text if not d.section else f"{d.section}\n{d.text}" for d in drafts])
+    except parsing.ParseError as exc:
+        return _fail(document, str(exc))
+    except Exception:  # a bug or an outage must not leave the document `processing` forever
+        logger.exception("Ingestion of document %s failed", document.pk)
+        return _fail(document, "The document could not be processed. Try uploading it again.")
+    with transaction.atomic():
+        Chunk.objects.filter(document=document).delete()
+        Chunk.objects.bulk_create([
+            Chunk(document=document, organization_id=document.organization_id,
+                  domain_id=document.domain_id, category_id=document.category_id,
+                  ordinal=draft.ordinal, text=draft.text, section=draft.section[:300],
+                  page=draft.page, token_count=draft.token_count,
+                  embedding=embeddings.to_bytes(vectors[i]) if vectors is not None else None)
+            for i, draft in enumerate(drafts)
+        ], batch_size=500)
+        index_chunks(document_id=document.pk)
+        Document.objects.filter(pk=document.pk).update(
+            status=Document.Status.READY, error="", page_count=parsed.page_count,
+            chunk_count=len(drafts))
+    document.refresh_from_db()
+    return document
+
+
+def _embed(texts: list[str]):
+    if not embeddings.enabled():
+        return None
+    return embeddings.embed_texts(texts)
+
+
+def _fail(document: Document, error: str) -> Document:
+    with transaction.atomic():
+        Chunk.objects.filter(document=document).delete()
+        Document.objects.filter(pk=document.pk).update(
+            status=Document.Status.FAILED, error=error, chunk_count=0)
+    document.refresh_from_db()
+    return document
+
+
+def index_chunks(*, document_id=None) -> int:
+    """Fill the stored tsvector (PostgreSQL): the section heading weighs more (A) than the
+    body (B). On SQLite the FTS5 triggers keep the index current; nothing to do."""
+    if connection.vendor != "postgresql":
+        return 0
+    config = settings.EGRET_SEARCH_CONFIG
+    where, params = ("WHERE document_id = %s", [document_id]) if document_id else ("", [])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE knowledge_chunk SET search_vector = "
+            "setweight(to_tsvector(%s::regconfig, coalesce(section, '')), 'A') || "
+            f"setweight(to_tsvector(%s::regconfig, text), 'B') {where}",
+            [config, config, *params])
+        return cursor.rowcount
+
+
+def embeddings_rebuild(*, batch_size: int = 256) -> int:
+    """Recompute every chunk's embedding with the configured backend (after a model change)."""
+    done = 0
+    queryset = Chunk.objects.order_by("pk").values_list("pk", "section", "text")
+    batch: list[tuple] = []
+    for row in queryset.iterator(chunk_size=batch_size):
+        batch.append(row)
+        if len(batch) >= batch_size:
+            done += _embed_batch(batch)
+            batch = []
+    if batch:
+        done += _embed_batch(batch)
+    return done
+
+
+def _embed_batch(rows: list[tuple]) -> int:
+    vectors = embeddings.embed_texts([f"{s}\n{t}" if s else t for _, s, t in rows])
+    for (pk, _, _), vector in zip(rows, vectors):
+        Chunk.objects.filter(pk=pk).update(embedding=embeddings.to_bytes(vector))
+    return len(rows)
+
+
+def document_delete(document: Document) -> None:
+    """Chunks leave the index in the same transaction; the file goes after the commit."""
+    name = document.file.name
+    with transaction.atomic():
+        document.delete()
+        transaction.on_commit(lambda: default_storage.delete(name) if name else None)
