@@ -262,6 +262,9 @@ if EGRET_TASKS_BACKEND not in _TASK_BACKENDS:
     raise ImproperlyConfigured(f"EGRET_TASKS_BACKEND must be one of {sorted(_TASK_BACKENDS)}.")
 TASKS = {"default": {"BACKEND": _TASK_BACKENDS[EGRET_TASKS_BACKEND]}}
 
+# Largest document upload accepted (API.md 9); bigger requests get 413 before being read.
+EGRET_MAX_UPLOAD_BYTES = env_int("EGRET_MAX_UPLOAD_BYTES", 25 * 1024 * 1024)
+
 # PostgreSQL text-search configuration of the stored tsvectors (stemming, stop words).
 EGRET_SEARCH_CONFIG = os.environ.get("EGRET_SEARCH_CONFIG", "english")
 

@@ -4,6 +4,7 @@ from rest_framework_simplejwt import views as jwt_views
 
 from billing import api as billing_api
 from core import views as core_views
+from knowledge.urls import document_urlpatterns, domain_urlpatterns
 from organizations.urls import api_key_urlpatterns, org_urlpatterns
 
 auth_urlpatterns = [
@@ -20,6 +21,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("auth/", include(auth_urlpatterns)),
     path("v1/orgs/", include(org_urlpatterns)),
+    path("v1/domains/", include(domain_urlpatterns)),
+    path("v1/documents/", include(document_urlpatterns)),
     path("v1/billings/plans/", billing_api.PlanListView.as_view(), name="plan-list"),
     path("v1/billings/subscription/", billing_api.SubscriptionView.as_view(),
          name="subscription"),

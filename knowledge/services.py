@@ -9,6 +9,11 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import connection, transaction
+from django.db.models import Count, Sum
+from rest_framework import status
+from rest_framework.exceptions import APIException
+
+from core.exceptions import FieldError, Forbidden, NotFound
 
 from knowledge import chunking, embeddings, parsing
 from knowledge.models import Category, Chunk, Document, Domain
@@ -146,3 +151,67 @@ def document_delete(document: Document) -> None:
     with transaction.atomic():
         document.delete()
         transaction.on_commit(lambda: default_storage.delete(name) if name else None)
+
+
+class PayloadTooLarge(APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "payload_too_large"
+
+
+def upload_limit_error() -> PayloadTooLarge:
+    limit = settings.EGRET_MAX_UPLOAD_BYTES
+    return PayloadTooLarge(f"The file is larger than the {limit // (1024 * 1024)} MB limit "
+                           f"({limit} bytes).")
+
+
+def document_upload(organization, *, data: bytes, filename: str, title: str = "",
+                    domain_slug: str = "", category_code: str = "", uploaded_by=None,
+                    uploaded_by_api_key=None) -> tuple[Document, bool]:
+    """An organization's upload (API.md 9): (document, created). Checks in the contract's
+    order: shape of the file (400/413), plan feature and limits (403); the same file again
+    returns the existing document. Ingestion is queued after the commit."""
+    if not data:
+        raise FieldError("file", "the file is empty.")
+    if len(data) > settings.EGRET_MAX_UPLOAD_BYTES:
+        raise upload_limit_error()
+    try:
+        parsing.screen(data, filename)
+    except parsing.ParseError as exc:
+        raise FieldError("file", str(exc)) from exc
+    domain = category = None
+    if category_code and not domain_slug:
+        raise FieldError("category", "a category needs its domain.")
+    if domain_slug:
+        domain = Domain.objects.filter(slug=domain_slug, is_active=True).first()
+        if domain is None:
+            raise NotFound("Domain")
+    if category_code:
+        category = Category.objects.filter(domain=domain, code=category_code).first()
+        if category is None:
+            raise NotFound("Category")
+    plan = organization.plan
+    if not plan.has_custom_documents:
+        raise Forbidden("Your plan does not include custom documents.")
+    digest = sha256_of(data)
+    with transaction.atomic():
+        # The organization row serializes concurrent uploads so limits cannot be overshot.
+        type(organization).objects.select_for_update().filter(pk=organization.pk).first()
+        existing = Document.objects.filter(organization=organization, sha256=digest).first()
+        if existing is not None:
+            return existing, False
+        used = Document.objects.filter(organization=organization).aggregate(
+            count=Count("pk"), size=Sum("size_bytes"))
+        limit = organization.max_documents
+        if limit and used["count"] >= limit:
+            raise Forbidden(f"Your plan allows at most {limit} documents; delete one or "
+                            "upgrade your plan.")
+        storage = organization.max_storage_bytes
+        if storage and (used["size"] or 0) + len(data) > storage:
+            raise Forbidden(f"This upload would exceed your plan's storage of "
+                            f"{storage / 1024**3:.2f} GB.")
+        document = document_create(data=data, filename=filename, title=title,
+                                   organization=organization, domain=domain,
+                                   category=category, uploaded_by=uploaded_by,
+                                   uploaded_by_api_key=uploaded_by_api_key)
+        ingestion_enqueue(document)
+    return document, True

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
@@ -12,6 +11,7 @@ from django.utils.text import slugify
 from billing import services as billing_services
 from billing.models import Plan
 from core import keyformat
+from core.api import is_uuid
 from core.exceptions import BadRequest, FieldError, Forbidden, NotFound
 from core.models import User, normalize_email
 from organizations.models import ApiKey, Membership, Organization, Role
@@ -107,19 +107,11 @@ def member_add(organization: Organization, *, email: str, role: str,
 def _member(organization: Organization, user_id: str) -> Membership:
     membership = (
         organization.memberships.select_related("user").filter(user_id=user_id).first()
-        if _is_uuid(user_id) else None
+        if is_uuid(user_id) else None
     )
     if membership is None:
         raise NotFound("Member")
     return membership
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(str(value))
-    except ValueError:
-        return False
-    return True
 
 
 def member_get(organization: Organization, user_id: str) -> Membership:
@@ -198,7 +190,7 @@ def api_key_create(
 def api_key_get(organization: Organization, key_id: str) -> ApiKey:
     key = (
         organization.api_keys.select_related("created_by").filter(pk=key_id).first()
-        if _is_uuid(key_id) else None
+        if is_uuid(key_id) else None
     )
     if key is None:
         raise NotFound("API key")

@@ -1,0 +1,49 @@
+from rest_framework import serializers
+
+from knowledge.models import Category, Document, Domain
+
+
+class CategoryBriefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Category
+        fields = ["code", "name"]
+
+
+class CategorySerializer(serializers.ModelSerializer):
+    document_count = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Category
+        fields = ["code", "name", "description", "document_count"]
+
+
+class DomainSerializer(serializers.ModelSerializer):
+    categories = CategoryBriefSerializer(many=True, read_only=True)
+    document_count = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Domain
+        fields = ["slug", "name", "description", "categories", "document_count"]
+
+
+class DocumentSerializer(serializers.ModelSerializer):
+    domain = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    category = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    uploaded_by = serializers.SerializerMethodField()
+    download_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Document
+        fields = ["id", "title", "filename", "content_type", "size_bytes", "status", "error",
+                  "page_count", "chunk_count", "domain", "category", "uploaded_by",
+                  "created_at", "download_url"]
+
+    def get_uploaded_by(self, obj: Document) -> str | None:
+        return obj.uploaded_by.email if obj.uploaded_by_id else None
+
+    def get_download_url(self, obj: Document) -> str:
+        return f"/v1/documents/{obj.pk}/download/"
+
+
+class DocumentListQuerySerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=Document.Status.choices, required=False)
