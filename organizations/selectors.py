@@ -3,7 +3,8 @@ organization so tenant filtering cannot be forgotten."""
 
 from __future__ import annotations
 
-from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Value
+from django.db.models import (BigIntegerField, Count, IntegerField, OuterRef, QuerySet,
+                              Subquery, Sum, Value)
 from django.db.models.functions import Coalesce
 
 from core.authentication import ApiKeyPrincipal
@@ -24,9 +25,20 @@ def _with_stats(queryset: QuerySet[Organization]) -> QuerySet[Organization]:
         .order_by("joined_at")
         .values("user__email")[:1]
     )
+    from knowledge.models import Document
+
+    def documents(aggregate, **filters):
+        rows = (Document.objects.filter(organization=OuterRef("pk"), **filters).order_by()
+                .values("organization").annotate(n=aggregate).values("n"))
+        return Coalesce(Subquery(rows, output_field=BigIntegerField()), 0)
+
     return queryset.select_related("plan").annotate(
         member_count=Coalesce(Subquery(members, output_field=IntegerField()), 0),
         owner_email=Subquery(owner_email),
+        document_count=documents(Count("pk")),
+        storage_used_bytes=documents(Sum("size_bytes")),
+        ready_documents=documents(Count("pk"), status=Document.Status.READY),
+        processing_documents=documents(Count("pk"), status=Document.Status.PROCESSING),
     )
 
 

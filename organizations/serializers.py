@@ -48,7 +48,11 @@ class OrganizationSerializer(serializers.ModelSerializer):
         return round(self.get_storage_used_bytes(obj) / MB, 2)
 
     def get_kb_status(self, obj: Organization) -> str:
-        return getattr(obj, "kb_status", "empty")
+        """active: at least one document is ready to search; processing: none is yet, but
+        some are being ingested; empty: neither."""
+        if getattr(obj, "ready_documents", 0):
+            return "active"
+        return "processing" if getattr(obj, "processing_documents", 0) else "empty"
 
 
 class OrganizationCreateSerializer(serializers.Serializer):

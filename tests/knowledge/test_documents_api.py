@@ -196,3 +196,20 @@ def test_delete_removes_it_from_the_index(api, org, add_member, make_user, jwt_c
         assert api.delete(f"/v1/documents/{document_id}/").status_code == 204
     assert not Chunk.objects.exists()
     assert api.get(f"/v1/documents/{document_id}/").status_code == 404
+
+
+def test_organization_reports_documents_storage_and_kb_status(
+        api, org, django_capture_on_commit_callbacks):
+    def detail():
+        return api.get(f"/v1/orgs/{org.slug}/").json()
+
+    assert (detail()["document_count"], detail()["kb_status"]) == (0, "empty")
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        upload(api)
+    body = detail()
+    assert body["document_count"] == 1 and body["kb_status"] == "processing"
+    assert body["storage_used_bytes"] == len(TEXT)
+    for callback in callbacks:
+        callback()
+    assert detail()["kb_status"] == "active"
+    assert api.get("/v1/orgs/").json()[0]["kb_status"] == "active"
