@@ -266,20 +266,26 @@ def main() -> int:
     if not url:
         sys.exit("Set DATABASE_URL=postgres://user@host:port/anything (a throwaway database "
                  "egret_bench_<pid> is created on that server and dropped at the end).")
+    return in_throwaway_database(url, args.keep, lambda: run(args, worker_counts))
+
+
+def in_throwaway_database(url: str, keep: bool, body) -> int:
+    """Create egret_bench_<pid> next to the database of `url`, migrate it, run `body`, and
+    drop it at the end (also after an error or Ctrl-C) unless `keep`."""
     name = f"egret_bench_{os.getpid()}"
     admin_connection(url).close()  # fail early on a wrong URL
     bench_url = create_database(url, name)
-    print(f"database {name} created (dropped at the end{'; --keep' if args.keep else ''})")
+    print(f"database {name} created (dropped at the end{'; --keep' if keep else ''})")
     try:
         started = time.perf_counter()
         setup_django(bench_url)
         print(f"migrated in {time.perf_counter() - started:.1f}s")
-        return run(args, worker_counts)
+        return body()
     finally:
         from django.db import connections
 
         connections.close_all()
-        if args.keep:
+        if keep:
             print(f"kept database {name}")
         else:
             drop_database(url, name)

@@ -49,7 +49,7 @@ def search(query: str, *, domain=None, category=None, organization=None, scope: 
         return []
     depth = max(limit, CANDIDATES)
     if method == "lexical":
-        ranked = _lexical(query, where, params, depth)
+        ranked = _lexical(query, where, params, limit)
     elif method == "semantic":
         ranked = _semantic(query, where, params, depth)
     elif method == "hybrid":
@@ -107,19 +107,34 @@ def _lexical(query: str, where: str, params: list, limit: int) -> list[tuple[int
 
 
 def _postgres(query: str, where: str, params: list, limit: int) -> list[tuple[int, float]]:
-    # websearch_to_tsquery parses what people type (quotes, -, or); its implicit AND is
-    # relaxed to OR so a passage that answers with different words still ranks, by
-    # ts_rank_cd; normalisation 32 maps the rank into 0..1 (rank / (rank + 1)).
+    # websearch_to_tsquery parses what people type (quotes, -, or). Passages holding every
+    # term come first; only when they are fewer than `limit` is the query relaxed to any
+    # term (OR), so a passage that answers with other words still ranks. Trying AND first
+    # keeps the common case fast: ts_rank_cd has to score every match, and OR matches a large
+    # share of a big corpus (docs/benchmarks.md). Normalisation 32 maps the rank into 0..1.
+    strict = _postgres_ranked(query, where, params, limit, relaxed=False)
+    if len(strict) >= limit:
+        return strict
+    seen = {pk for pk, _ in strict}
+    relaxed = _postgres_ranked(query, where, params, limit, relaxed=True)
+    return strict + [(pk, rank) for pk, rank in relaxed if pk not in seen][:limit - len(strict)]
+
+
+def _postgres_ranked(query: str, where: str, params: list, limit: int, *,
+                     relaxed: bool) -> list[tuple[int, float]]:
+    tsquery = "websearch_to_tsquery(%s::regconfig, %s)"
+    if relaxed:
+        tsquery = f"to_tsquery(%s::regconfig, replace({tsquery}::text, ' & ', ' | '))"
     sql = (
-        "WITH q AS (SELECT to_tsquery(%s::regconfig, "
-        "replace(websearch_to_tsquery(%s::regconfig, %s)::text, ' & ', ' | ')) AS query) "
+        f"WITH q AS (SELECT {tsquery} AS query) "
         "SELECT c.id, ts_rank_cd('{0.1, 0.2, 0.4, 1.0}', c.search_vector, q.query, 32) AS rank "
         f"FROM knowledge_chunk c, q WHERE q.query::text <> '' AND c.search_vector @@ q.query "
         f"AND {where} ORDER BY rank DESC, c.id LIMIT %s"
     )
     config = settings.EGRET_SEARCH_CONFIG
+    config_params = [config, config, query] if relaxed else [config, query]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [config, config, query, *params, limit])
+        cursor.execute(sql, [*config_params, *params, limit])
         return [(pk, float(rank)) for pk, rank in cursor.fetchall()]
 
 
