@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -10,7 +9,7 @@ from rest_framework.views import APIView
 
 from billing import selectors, services
 from billing.serializers import LedgerEntrySerializer, PlanSerializer, UsageQuerySerializer
-from core.api import OrganizationScopedView, validated
+from core.api import NewestFirstPagination, OrganizationScopedView, validated
 from core.exceptions import FieldError
 
 
@@ -51,18 +50,11 @@ class UsageView(OrganizationScopedView):
                                         group_by=params["group_by"]))
 
 
-class LedgerPagination(CursorPagination):
-    ordering = ("-created_at", "-id")
-    page_size = 50
-    page_size_query_param = "limit"
-    max_page_size = 200
-
-
 class LedgerView(OrganizationScopedView):
     def get(self, request: Request) -> Response:
         acting = self.acting(request)
         if not acting.is_api_key:
             acting.require_manager("read the ledger")
-        paginator = LedgerPagination()
+        paginator = NewestFirstPagination()
         page = paginator.paginate_queryset(selectors.ledger_of(acting.organization), request, self)
         return paginator.get_paginated_response(LedgerEntrySerializer(page, many=True).data)

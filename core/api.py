@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 from rest_framework import serializers
+from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
@@ -18,6 +19,15 @@ def is_uuid(value: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+class NewestFirstPagination(CursorPagination):
+    """Cursor pages of `{next, previous, results}`, newest first; `?limit=` up to 200."""
+
+    ordering = ("-created_at", "-id")
+    page_size = 50
+    page_size_query_param = "limit"
+    max_page_size = 200
 
 
 def validated(serializer_class: type[serializers.Serializer], data: Any, **kwargs: Any) -> dict:

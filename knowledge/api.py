@@ -3,14 +3,13 @@ from __future__ import annotations
 from django.conf import settings
 from django.http import FileResponse
 from rest_framework import status
-from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api import OrganizationScopedView, validated
+from core.api import NewestFirstPagination, OrganizationScopedView, validated
 from core.exceptions import FieldError, Forbidden
 from knowledge import selectors, services
 from knowledge.serializers import (CategorySerializer, DocumentListQuerySerializer,
@@ -40,13 +39,6 @@ class CategoryListView(PublicCatalogueView):
         return Response(CategorySerializer(selectors.categories_of(domain), many=True).data)
 
 
-class DocumentPagination(CursorPagination):
-    ordering = ("-created_at", "-id")
-    page_size = 50
-    page_size_query_param = "limit"
-    max_page_size = 200
-
-
 class DocumentListView(OrganizationScopedView):
     parser_classes = [MultiPartParser, FormParser]
 
@@ -54,7 +46,7 @@ class DocumentListView(OrganizationScopedView):
         query = validated(DocumentListQuerySerializer, request.query_params.dict())
         documents = selectors.documents_of(self.acting(request).organization,
                                            status=query.get("status"))
-        paginator = DocumentPagination()
+        paginator = NewestFirstPagination()
         page = paginator.paginate_queryset(documents, request, self)
         return paginator.get_paginated_response(DocumentSerializer(page, many=True).data)
 
@@ -67,8 +59,6 @@ class DocumentListView(OrganizationScopedView):
         upload = request.FILES.get("file")
         if upload is None:
             raise FieldError("file", "file field is required.", code="required")
-        if upload.size > settings.EGRET_MAX_UPLOAD_BYTES:
-            raise services.upload_limit_error()
         document, created = services.document_upload(
             acting.organization, data=upload.read(), filename=upload.name or "upload",
             title=str(request.data.get("title", "")).strip(),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Count, Prefetch, Q, QuerySet
 
+from core.api import is_uuid
 from core.exceptions import NotFound
 from knowledge.models import Category, Document, Domain
 
@@ -40,8 +41,6 @@ def documents_of(organization, *, status: str | None = None) -> QuerySet[Documen
 
 
 def document_get(organization, document_id) -> Document:
-    from core.api import is_uuid
-
     document = (documents_of(organization).filter(pk=document_id).first()
                 if is_uuid(str(document_id)) else None)
     if document is None:
@@ -52,8 +51,6 @@ def document_get(organization, document_id) -> Document:
 def downloadable_get(organization, document_id) -> Document:
     """Library documents are downloadable by any authenticated caller; private ones only
     inside their organization (another organization's is a 404)."""
-    from core.api import is_uuid
-
     if not is_uuid(str(document_id)):
         raise NotFound("Document")
     document = (Document.objects.filter(pk=document_id)

@@ -68,7 +68,7 @@ def document_ingest(document_id) -> Document:
         drafts = chunking.chunk_blocks(parsed.blocks)
         if not drafts:
             raise parsing.ParseError("The file contains no readable text.")
-        vectors = _embed([d.text if not d.section else f"{d.section}\n{d.text}" for d in drafts])
+        vectors = _embed([_embedding_text(d.section, d.text) for d in drafts])
     except parsing.ParseError as exc:
         return _fail(document, str(exc))
     except Exception:  # a bug or an outage must not leave the document `processing` forever
@@ -90,6 +90,11 @@ def document_ingest(document_id) -> Document:
             chunk_count=len(drafts))
     document.refresh_from_db()
     return document
+
+
+def _embedding_text(section: str, text: str) -> str:
+    """What a chunk's embedding is computed from: its heading gives the passage context."""
+    return f"{section}\n{text}" if section else text
 
 
 def _embed(texts: list[str]):
@@ -139,7 +144,7 @@ def embeddings_rebuild(*, batch_size: int = 256) -> int:
 
 
 def _embed_batch(rows: list[tuple]) -> int:
-    vectors = embeddings.embed_texts([f"{s}\n{t}" if s else t for _, s, t in rows])
+    vectors = embeddings.embed_texts([_embedding_text(s, t) for _, s, t in rows])
     for (pk, _, _), vector in zip(rows, vectors):
         Chunk.objects.filter(pk=pk).update(embedding=embeddings.to_bytes(vector))
     return len(rows)

@@ -117,6 +117,17 @@ def key_client():
 
 
 @pytest.fixture
+def staff(db):
+    """A browser logged into Django admin as a superuser."""
+    from django.test import Client
+
+    browser = Client()
+    browser.force_login(User.objects.create_superuser("root@example.com",
+                                                      "a-long-operator-password"))
+    return browser
+
+
+@pytest.fixture
 def owner(make_user):
     return make_user("owner@example.com", name="Olivia Owner")
 

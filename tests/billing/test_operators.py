@@ -9,12 +9,10 @@ from io import StringIO
 import pytest
 import time_machine
 from django.core.management import CommandError, call_command
-from django.test import Client
 from django.utils import timezone
 
 from billing import services
 from billing.models import CreditAccount, LedgerEntry, Reservation
-from core.models import User
 from organizations.models import Organization
 
 Kind = LedgerEntry.Kind
@@ -70,13 +68,6 @@ def test_billing_sweep_respects_older_than(org):
     held.refresh_from_db()
     assert held.status == Reservation.Status.REFUNDED
     assert balance(org) == 5000
-
-
-@pytest.fixture
-def staff(db) -> Client:
-    browser = Client()
-    browser.force_login(User.objects.create_superuser("root@example.com", "long-password-1"))
-    return browser
 
 
 def test_admin_grant_credits_action(staff, org):

@@ -1,20 +1,10 @@
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test import Client
 
-from core.models import User
 from knowledge.models import Chunk, Document
 from tests.knowledge.files import PNG_1PX
 
 TEXT = b"# Deviations\n\n## Closure\n\nClose every deviation within thirty days of its discovery."
-
-
-@pytest.fixture
-def staff(db) -> Client:
-    admin = User.objects.create_superuser("root@example.com", "a-long-operator-password")
-    browser = Client()
-    browser.force_login(admin)
-    return browser
 
 
 @pytest.mark.parametrize("url", ["/admin/knowledge/document/", "/admin/knowledge/document/add/",

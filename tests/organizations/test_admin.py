@@ -4,21 +4,11 @@ import re
 
 import pytest
 from django.contrib.messages import get_messages
-from django.test import Client
 
 from core import keyformat
-from core.models import User
 from organizations.models import ApiKey
 
 KEY_RE = re.compile(r"egret_[0-9A-Za-z]{40}")
-
-
-@pytest.fixture
-def staff(db) -> Client:
-    admin = User.objects.create_superuser("root@example.com", "a-long-operator-password")
-    browser = Client()
-    browser.force_login(admin)
-    return browser
 
 
 def _messages(response) -> list[str]:

@@ -14,10 +14,6 @@ DEMO_SLUG = "demo"
 DEMO_KEY_NAME = "demo"
 
 
-def options_skip_library(opts: dict) -> bool:
-    return bool(opts.get("no_library"))
-
-
 class Command(BaseCommand):
     help = "Create (or refresh) the demo user, the demo organization on `starter`, and a fresh " \
            "demo API key; prints all three. Safe to run any number of times."
@@ -48,7 +44,7 @@ class Command(BaseCommand):
                 services.api_key_revoke(old)
             key, raw = services.api_key_create(organization, name=DEMO_KEY_NAME,
                                                created_by=user)
-        if not options_skip_library(opts):
+        if not opts["no_library"]:
             from knowledge.library import demo_library_load
 
             loaded = demo_library_load()
