@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.http import HttpResponseBase, StreamingHttpResponse
 from rest_framework import exceptions, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -25,6 +26,7 @@ TTL = timedelta(hours=24)
 # A record left "in progress" this long belongs to a request that died; a retry may take it.
 STALE_AFTER = timedelta(minutes=10)
 MAX_KEY_LENGTH = 255
+STREAM_KEY = "ndjson_events"
 
 
 class IdempotencyConflict(exceptions.APIException):
@@ -81,15 +83,40 @@ def idempotency_begin(organization, key: str, request: Request
     raise IdempotencyConflict()
 
 
-def idempotency_finish(record: IdempotencyRecord, response: Response) -> None:
-    if response.status_code >= 500 or response.status_code in (409, 429):
+def idempotency_store(record: IdempotencyRecord, status_code: int, body) -> None:
+    if status_code >= 500 or status_code in (409, 429):
         # Nothing was kept (credits are refunded on failures): let a retry run again.
-        IdempotencyRecord.objects.filter(pk=record.pk).delete()
+        idempotency_release(record)
         return
     IdempotencyRecord.objects.filter(pk=record.pk).update(
-        state=IdempotencyRecord.State.COMPLETED, response_status=response.status_code,
-        response_body=json.loads(json.dumps(response.data, default=str)),
+        state=IdempotencyRecord.State.COMPLETED, response_status=status_code,
+        response_body=json.loads(json.dumps(body, default=str)),
     )
+
+
+def idempotency_finish(record: IdempotencyRecord, response: Response) -> None:
+    idempotency_store(record, response.status_code, response.data)
+
+
+def idempotency_release(record: IdempotencyRecord) -> None:
+    """Forget a request that did not complete, so that a retry runs it again."""
+    IdempotencyRecord.objects.filter(pk=record.pk).delete()
+
+
+def stream_body(events: list[dict]) -> dict:
+    """How a completed NDJSON stream is kept for replay."""
+    return {STREAM_KEY: events}
+
+
+def replay_response(record: IdempotencyRecord) -> HttpResponseBase:
+    body = record.response_body
+    if isinstance(body, dict) and set(body) == {STREAM_KEY}:
+        lines = [(json.dumps(event) + "\n").encode() for event in body[STREAM_KEY]]
+        response = StreamingHttpResponse(lines, content_type="application/x-ndjson",
+                                         status=record.response_status)
+        response[REPLAY_HEADER] = "true"
+        return response
+    return Response(body, status=record.response_status, headers={REPLAY_HEADER: "true"})
 
 
 def idempotency_purge(now=None) -> int:
@@ -111,15 +138,17 @@ def idempotent(method):
         organization = acting_context(request).organization
         record, replay = idempotency_begin(organization, key, request)
         if replay:
-            return Response(record.response_body, status=record.response_status,
-                            headers={REPLAY_HEADER: "true"})
+            return replay_response(record)
+        request.idempotency_record = record
         try:
             response = method(view, request, *args, **kwargs)
         except exceptions.APIException as exc:
             response = view.handle_exception(exc)
         except BaseException:
-            IdempotencyRecord.objects.filter(pk=record.pk).delete()
+            idempotency_release(record)
             raise
+        if getattr(response, "streaming", False):
+            return response  # the stream stores or releases the record when it ends
         idempotency_finish(record, response)
         return response
 

@@ -39,6 +39,16 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}.") from None
 
 
+def env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, got {raw!r}.") from None
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     raw = os.environ.get(name)
     if raw is None:
@@ -84,6 +94,7 @@ INSTALLED_APPS = [
     "django_tasks",
     "django_tasks_db",
     "knowledge",
+    "assistant",
 ]
 
 MIDDLEWARE = [
@@ -220,6 +231,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # `?format=` belongs to endpoints (session export), not to content negotiation.
+    "URL_FORMAT_OVERRIDE": None,
     "DEFAULT_THROTTLE_CLASSES": ["core.throttles.PrincipalRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "principal": os.environ.get("THROTTLE_RATE_DEFAULT", "600/min"),
@@ -275,6 +288,21 @@ EGRET_EMBEDDINGS_MODEL = os.environ.get("EGRET_EMBEDDINGS_MODEL", "")
 EGRET_EMBEDDINGS_URL = os.environ.get("EGRET_EMBEDDINGS_URL", "https://api.openai.com/v1")
 EGRET_EMBEDDINGS_API_KEY = os.environ.get("EGRET_EMBEDDINGS_API_KEY", "")
 EGRET_EMBEDDINGS_TIMEOUT = env_int("EGRET_EMBEDDINGS_TIMEOUT", 30)
+
+# --- Generation (assistant/) -------------------------------------------------------------------
+# Answers with no passage covering at least this share of the question's terms are
+# `insufficient_context` (no charge). See assistant/grounding.py.
+EGRET_MIN_COVERAGE = env_float("EGRET_MIN_COVERAGE", 0.34)
+# Upstream LLM calls: seconds per request and retries on connection errors, 429 and 5xx.
+EGRET_PROVIDER_TIMEOUT = env_float("EGRET_PROVIDER_TIMEOUT", 60.0)
+EGRET_PROVIDER_MAX_RETRIES = env_int("EGRET_PROVIDER_MAX_RETRIES", 2)
+# Anthropic API (provider "anthropic"); Bedrock models use the AWS credential chain and region.
+ANTHROPIC_API_KEY = os.environ.get("ANTHROPIC_API_KEY", "")
+ANTHROPIC_BASE_URL = os.environ.get("ANTHROPIC_BASE_URL", "") or None
+AWS_REGION = os.environ.get("AWS_REGION", "") or os.environ.get("AWS_DEFAULT_REGION", "") or None
+# OpenAI or any OpenAI-compatible server (vLLM, Ollama, llama.cpp) (provider "openai").
+OPENAI_API_KEY = os.environ.get("OPENAI_API_KEY", "")
+OPENAI_BASE_URL = os.environ.get("OPENAI_BASE_URL", "") or None
 
 # --- Logging: every line carries the request id -----------------------------------------------
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()

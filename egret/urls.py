@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from rest_framework_simplejwt import views as jwt_views
 
+from assistant import api as assistant_api
+from assistant.urls import session_urlpatterns
 from billing import api as billing_api
 from core import views as core_views
 from knowledge.urls import document_urlpatterns, domain_urlpatterns
@@ -23,6 +25,9 @@ urlpatterns = [
     path("v1/orgs/", include(org_urlpatterns)),
     path("v1/domains/", include(domain_urlpatterns)),
     path("v1/documents/", include(document_urlpatterns)),
+    path("v1/models/", assistant_api.ModelListView.as_view(), name="model-list"),
+    path("v1/query/", assistant_api.QueryView.as_view(), name="query"),
+    path("v1/sessions/", include(session_urlpatterns)),
     path("v1/billings/plans/", billing_api.PlanListView.as_view(), name="plan-list"),
     path("v1/billings/subscription/", billing_api.SubscriptionView.as_view(),
          name="subscription"),

@@ -1,0 +1,371 @@
+"""The path of one query (DESIGN.md): validate → look up → check → reserve → retrieve →
+generate (no transaction open) → persist + settle, or refund.
+
+`query_prepare` raises every 4xx in the order of API.md 1 before a credit moves. An
+`Answering` then holds one query in flight: it reserves, retrieves, and either answers whole
+(`answer`) or as NDJSON events (`events`). Any failure after the reservation refunds it; a
+request that dies without running any Python at all is refunded by `billing_sweep`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from assistant import classifier, prompting, selectors
+from assistant.models import AIModel, ChatSession, Message
+from assistant.providers import get_provider
+from assistant.providers.base import (Finish, GenerationRequest, ProviderError, SourceText,
+                                      Turn, Usage)
+from assistant.grounding import Grounding, content_terms, ground
+from billing import services as billing
+from billing.models import Reservation
+from core.errors import SERVER_ERROR_DETAIL
+from core.exceptions import FieldError, Forbidden
+from core.logging import request_id_var
+from core.tenancy import Acting
+from knowledge import retrieval
+from knowledge.models import Category, Document, Domain
+
+logger = logging.getLogger("egret.query")
+
+DOMAIN_NOT_ALLOWED = "Your organization does not have access to this domain."
+NO_STREAMING = "Your plan does not include streaming."
+TITLE_CHARS = 120
+EXCERPT_CHARS = 320
+FOLLOW_UP_TERMS = 3  # a question with fewer content terms is searched with the previous one
+
+
+@dataclass
+class Query:
+    acting: Acting
+    question: str
+    domain: Domain
+    category: Category
+    mode: str  # as requested: compliance | advisory | auto
+    model: AIModel
+    stream: bool
+    session: ChatSession | None
+    scope: str
+    max_sources: int
+
+
+def query_prepare(acting: Acting, data: dict) -> Query:
+    """`data` has passed QueryRequestSerializer. Raises 400, then 404, then 403."""
+    organization = acting.organization
+    model = selectors.model_get(data.get("model"))
+    if data["knowledge_scope"] == "private" and not _knowledge_base_active(organization):
+        raise FieldError("knowledge_scope", "\"private\" needs at least one ready document "
+                         "in the organization's knowledge base (kb_status \"active\").")
+    domain, category = selectors.domain_category_get(data["domain"], data["category"])
+    session = None
+    if data.get("session_id"):
+        session = selectors.session_get(organization, data["session_id"])
+        if session.domain_id != domain.pk or session.category_id != category.pk:
+            raise FieldError("session_id", f"the session belongs to "
+                             f"{session.domain.slug}/{session.category.code}, not "
+                             f"{domain.slug}/{category.code}; start a new session.")
+    if organization.allowed_domains and domain.slug not in organization.allowed_domains:
+        raise Forbidden(DOMAIN_NOT_ALLOWED)
+    if not model.available_to(organization.plan):
+        raise Forbidden(f"Your plan does not include the {model.tier} model \"{model.id}\".")
+    if data["stream"] and not organization.plan.has_streaming:
+        raise Forbidden(NO_STREAMING)
+    return Query(acting=acting, question=data["query"], domain=domain, category=category,
+                 mode=data["mode"], model=model, stream=data["stream"], session=session,
+                 scope=data["knowledge_scope"], max_sources=data["max_sources"])
+
+
+def _knowledge_base_active(organization) -> bool:
+    return Document.objects.filter(organization=organization,
+                                    status=Document.Status.READY).exists()
+
+
+def source_dict(passage: retrieval.Passage) -> dict:
+    chunk, document = passage.chunk, passage.document
+    return {
+        "id": chunk.pk,
+        "document_id": str(document.pk),
+        "uri": f"egret://documents/{document.pk}#chunk-{chunk.ordinal}",
+        "filename": document.filename,
+        "title": document.title,
+        "section": chunk.section,
+        "page": chunk.page,
+        "excerpt": excerpt(chunk.text),
+        "score": passage.score,
+        "download_url": f"/v1/documents/{document.pk}/download/",
+        "scope": passage.scope,
+    }
+
+
+def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0] + "…"
+
+
+def insufficient_answer(query: Query) -> str:
+    return (
+        f"The {query.domain.name} library ({query.category.name}) does not cover this "
+        "question, so there is no grounded answer to give and no credits were charged. "
+        "Try rephrasing it with the terms your policies or regulators use, name the process "
+        "or control you mean, or choose another category."
+    )
+
+
+def ms_since(start: float) -> int:
+    return int((time.monotonic() - start) * 1000)
+
+
+@dataclass
+class Answering:
+    """One query in flight, from the reservation to the settlement or refund."""
+
+    query: Query
+    started: float = field(default_factory=time.monotonic)
+    reservation: Reservation | None = None
+    mode: str = ""
+    grounding: Grounding | None = None
+    sources: list[dict] = field(default_factory=list)
+    history: list[Message] = field(default_factory=list)
+    retrieval_ms: int = 0
+    chunks_retrieved: int = 0
+
+    def __post_init__(self) -> None:
+        self.session_id = self.query.session.pk if self.query.session else uuid.uuid4()
+        self.message_id = uuid.uuid4()
+
+    # --- before generation --------------------------------------------------------------
+    def reserve(self) -> None:
+        query = self.query
+        self.reservation = billing.credits_reserve(
+            query.acting.organization, query.model.credits_per_query,
+            actor_user=query.acting.user, actor_api_key=query.acting.api_key,
+            session_id=self.session_id, model=query.model.id, domain=query.domain.slug)
+
+    def retrieve(self) -> None:
+        query = self.query
+        self.mode = classifier.classify(query.question) if query.mode == "auto" else query.mode
+        self.history = selectors.history_of(query.session)
+        search_text = self._search_text()
+        start = time.monotonic()
+        passages = retrieval.search(search_text, domain=query.domain, category=query.category,
+                                    organization=query.acting.organization, scope=query.scope,
+                                    limit=query.max_sources)
+        self.retrieval_ms = ms_since(start)
+        self.chunks_retrieved = len(passages)
+        self.grounding = ground(search_text, passages)
+        self.sources = [source_dict(p) for p in self.grounding.passages]
+
+    def _search_text(self) -> str:
+        """A short follow-up ("and how often?") is searched together with the previous
+        question of the session, which names the subject."""
+        question = self.query.question
+        if len(content_terms(question)) >= FOLLOW_UP_TERMS:
+            return question
+        earlier = [m.content for m in self.history if m.sender == Message.Sender.USER]
+        return f"{earlier[-1]} {question}" if earlier else question
+
+    def generation_request(self) -> GenerationRequest:
+        passages = self.grounding.passages
+        return GenerationRequest(
+            question=self.query.question, mode=self.mode,
+            sources=[SourceText(number=i, title=p.document.title, text=p.chunk.text,
+                                section=p.chunk.section, page=p.chunk.page)
+                     for i, p in enumerate(passages, start=1)],
+            history=[Turn(sender=m.sender, content=m.content) for m in self.history],
+            model_name=self.query.model.provider_model, options=dict(self.query.model.options))
+
+    # --- after generation ---------------------------------------------------------------
+    def complete(self, text: str, usage: Usage, suggestions: list[str], sources: list[dict],
+                 generation_ms: int) -> dict:
+        """Persist both messages and settle (or refund an ungrounded answer) in one short
+        transaction: the answer and its charge are committed together or not at all."""
+        query, insufficient = self.query, self.grounding.insufficient
+        credits = 0 if insufficient else query.model.credits_per_query
+        now = timezone.now()
+        with transaction.atomic():
+            if query.session is None:
+                ChatSession.objects.create(
+                    id=self.session_id, organization=query.acting.organization,
+                    domain=query.domain, category=query.category,
+                    title=query.question[:TITLE_CHARS], created_by=query.acting.user,
+                    api_key=query.acting.api_key, message_count=2, created_at=now,
+                    last_activity_at=now)
+            else:
+                ChatSession.objects.filter(pk=self.session_id).update(
+                    message_count=F("message_count") + 2, last_activity_at=now)
+            Message.objects.bulk_create([
+                Message(session_id=self.session_id, sender=Message.Sender.USER,
+                        content=query.question, mode=self.mode, created_at=now),
+                Message(id=self.message_id, session_id=self.session_id,
+                        sender=Message.Sender.ASSISTANT, content=text, mode=self.mode,
+                        model=query.model.id, sources=sources, suggestions=suggestions,
+                        input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
+                        credits_used=credits, context_quality=self.grounding.quality,
+                        created_at=now),
+            ])
+            if insufficient:
+                billing.credits_refund(self.reservation, memo="insufficient context")
+            else:
+                billing.credits_settle(self.reservation, message_id=self.message_id,
+                                       session_id=self.session_id)
+        total_ms = ms_since(self.started)
+        logger.info("query answered", extra={"event": "query", "model": query.model.id,
+                                             "credits": credits, "retrieval_ms":
+                                             self.retrieval_ms, "generation_ms": generation_ms,
+                                             "total_ms": total_ms, "mode": self.mode})
+        return {
+            "session_id": str(self.session_id), "message_id": str(self.message_id),
+            "response": text, "sources": sources, "suggestions": suggestions,
+            "mode": self.mode, "model": query.model.id, "insufficient_context": insufficient,
+            "credits_used": credits, "input_tokens": usage.input_tokens,
+            "output_tokens": usage.output_tokens,
+            "cost_usd": query.model.cost_usd(usage.input_tokens, usage.output_tokens),
+            "retrieval_ms": self.retrieval_ms, "generation_ms": generation_ms,
+            "total_latency_ms": total_ms,
+        }
+
+    def abandon(self, memo: str) -> None:
+        """Give the credits back unless the answer was already settled."""
+        reservation = self.reservation
+        if reservation is None or reservation.status != Reservation.Status.RESERVED:
+            return
+        try:
+            billing.credits_refund(reservation, memo=memo)
+        except billing.ReservationFinished:
+            pass  # the sweeper got there first
+
+    # --- the two ways to answer -----------------------------------------------------------
+    def draft(self) -> tuple[str, list[dict], Usage, list[str]]:
+        """Generate whole, then post-check: markers that point to no source are dropped,
+        cited sources come first and the markers are renumbered to match."""
+        generation = get_provider(self.query.model.provider).generate(self.generation_request())
+        count = len(self.sources)
+        text = prompting.remove_unknown_markers(generation.text, count)
+        order = prompting.cited_order(text, count)
+        text = prompting.renumber(text, order)
+        return text, [self.sources[n - 1] for n in order], generation.usage, generation.suggestions
+
+    def answer(self) -> dict:
+        start = time.monotonic()
+        if self.grounding.insufficient:
+            return self.complete(insufficient_answer(self.query), Usage(), [], [], 0)
+        text, sources, usage, suggestions = self.draft()
+        return self.complete(text, usage, suggestions, sources, ms_since(start))
+
+    def events(self) -> Iterator[dict]:
+        """Streaming: `sources` first, then text deltas, then `done` (or `error`). The numbering
+        of the `sources` event is kept: it was sent before the text existed."""
+        yield {"type": "sources", "sources": self.sources, "retrieval_ms": self.retrieval_ms,
+               "chunks_retrieved": self.chunks_retrieved,
+               "insufficient_context": self.grounding.insufficient, "mode": self.mode,
+               "session_id": str(self.session_id)}
+        start = time.monotonic()
+        parts: list[str] = []
+        try:
+            if self.grounding.insufficient:
+                parts.append(insufficient_answer(self.query))
+                yield {"type": "text_delta", "text": parts[0]}
+                finish = Finish(Usage(), [])
+            else:
+                finish = None
+                markers = prompting.MarkerFilter(len(self.sources))
+                provider = get_provider(self.query.model.provider)
+                for item in provider.stream(self.generation_request()):
+                    if isinstance(item, Finish):
+                        finish = item
+                        continue
+                    text = markers.feed(item.text)
+                    if text:
+                        parts.append(text)
+                        yield {"type": "text_delta", "text": text}
+                tail = markers.flush()
+                if tail:
+                    parts.append(tail)
+                    yield {"type": "text_delta", "text": tail}
+                if finish is None:
+                    raise ProviderError("the provider's stream ended without finishing")
+            full_text = "".join(parts)
+            result = self.complete(full_text, finish.usage, finish.suggestions, self.sources,
+                                   ms_since(start))
+        except GeneratorExit:
+            self.abandon("stream closed before the answer was complete")
+            raise
+        except Exception:
+            logger.exception("generation failed during a stream")
+            self.abandon("generation failed")
+            yield {"type": "error", "detail": SERVER_ERROR_DETAIL,
+                   "request_id": request_id_var.get()}
+            return
+        yield {"type": "done", "message_id": result["message_id"],
+               "input_tokens": result["input_tokens"], "output_tokens": result["output_tokens"],
+               "cost_usd": result["cost_usd"], "credits_used": result["credits_used"],
+               "model": result["model"], "total_latency_ms": result["total_latency_ms"],
+               "retrieval_latency_ms": result["retrieval_ms"],
+               "generation_latency_ms": result["generation_ms"], "full_text": full_text,
+               "sources": result["sources"], "suggestions": result["suggestions"]}
+
+
+def ndjson(events: Iterator[dict]) -> Iterator[bytes]:
+    """One JSON object per line. Closing this closes `events` at once (not whenever the
+    garbage collector gets to it), so an abandoned stream is refunded immediately."""
+    try:
+        for event in events:
+            yield (json.dumps(event, ensure_ascii=False, default=str) + "\n").encode()
+    finally:
+        close = getattr(events, "close", None)
+        if close is not None:
+            close()
+
+
+def query_answer(query: Query) -> dict:
+    answering = Answering(query)
+    answering.reserve()
+    try:
+        answering.retrieve()
+        return answering.answer()
+    except BaseException:
+        answering.abandon("request failed")
+        raise
+
+
+class EventStream:
+    """The events of a streaming answer. Closing it early (the client went away, or the
+    server never started sending) refunds the reservation unless the answer was settled."""
+
+    def __init__(self, answering: Answering) -> None:
+        self.answering = answering
+        self._events = answering.events()
+
+    def __iter__(self) -> "EventStream":
+        return self
+
+    def __next__(self) -> dict:
+        return next(self._events)
+
+    def close(self) -> None:
+        self._events.close()
+        self.answering.abandon("stream closed before the answer was complete")
+
+
+def query_stream(query: Query) -> EventStream:
+    """Reserve and retrieve now (their errors are ordinary JSON errors); generation happens
+    while the response is sent."""
+    answering = Answering(query)
+    answering.reserve()
+    try:
+        answering.retrieve()
+    except BaseException:
+        answering.abandon("request failed")
+        raise
+    return EventStream(answering)

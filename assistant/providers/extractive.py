@@ -1,0 +1,538 @@
+"""The built-in `extractive` provider: answers by quoting the retrieved passages.
+
+It needs no model, key or network, and the same request always gives the same answer, which
+makes the service useful out of the box and keeps tests offline. The answer is Markdown:
+
+* a lead sentence naming what the question is about;
+* per source (in retrieval order), a bold heading with its title and section, then the
+  sentences of that source most relevant to the question, in their original order, each
+  followed by the source's `[n]` marker;
+* in `advisory` mode, a closing "**What to do**" list of instructions and obligations drawn
+  from the sources, each with its marker.
+
+Relevance is the overlap of the question's content words (stemmed) with a sentence, weighted
+by how rare each word is among the candidate sentences, plus small bonuses for the source's
+rank, a matching section heading, and numbers when the question asks "how long/often".
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from assistant.providers.base import (
+    Finish,
+    Generation,
+    GenerationRequest,
+    SourceText,
+    TextDelta,
+    Turn,
+    Usage,
+)
+from assistant.suggestions import is_imperative, question_subject, suggest, terms
+from knowledge.chunking import split_sentences
+
+# --- Markdown noise -----------------------------------------------------------------------
+_HEADING = re.compile(r"^\s{0,3}#{1,6}(?:\s|$)")
+_RULE = re.compile(r"^\s*(?:[-*_=]\s*){3,}$")
+_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)*\|?\s*$")
+_TABLE_ROW = re.compile(r"^\s*\|(.+)\|\s*$")
+_LIST_ITEM = re.compile(r"^\s*(?:[-*+•]|\d{1,3}[.)])\s+(.*)$")
+_QUOTE = re.compile(r"^\s*>\s?")
+_DISCLAIMER = re.compile(
+    r"sample content written for the egret demo library|not legal or regulatory text", re.I
+)
+_LINK = re.compile(r"\[([^\]\n]+)\]\([^)\n]*\)")
+# Bracketed numbers in a source would read as our citation markers and point nowhere.
+_BRACKET_NUMBER = re.compile(r"\[\s*\d[\d,;\s–-]*\]")
+_EMPHASIS = re.compile(r"\*\*|__|`")
+_SINGLE_EMPHASIS = re.compile(r"(?<![\w*])\*(?!\s)([^*\n]+?)(?<!\s)\*(?![\w*])")
+
+# --- Relevance ---------------------------------------------------------------------------
+_OBLIGATION = re.compile(
+    r"\b(?:must|should|shall|(?:is|are) required to|(?:need|needs) to|(?:is|are) expected to)\b",
+    re.I,
+)
+_QUANTITY_QUESTION = re.compile(
+    r"\b(?:how (?:long|often|many|much|soon|quickly|far)|when|deadline|within|period|"
+    r"timeline|frequency|by when|maximum|minimum)\b",
+    re.I,
+)
+_QUANTITY = re.compile(
+    r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|twelve|annual(?:ly)?|"
+    r"quarterly|monthly|weekly|daily|yearly|every|immediately|promptly)\b",
+    re.I,
+)
+RANK_BONUS = 0.3  # the top source's edge over the last; retrieval already ranked them
+SECTION_BONUS = 0.25  # per question term found in the source's title or section
+QUANTITY_BONUS = 0.5
+OBLIGATION_BONUS = 0.2  # compliance mode only: the rule itself beats its background
+HISTORY_WEIGHT = 0.5  # terms carried over from the previous question count for less
+FOLLOW_UP_TERMS = 3  # a question with fewer content terms than this is a follow-up
+
+MAX_STEPS = 5
+MIN_STEP_WORDS = 5
+FALLBACK_SENTENCES = 2
+
+
+@dataclass(frozen=True)
+class _Budget:
+    sentences: int
+    per_source: int
+    words: int
+    min_ratio: float  # drop sentences scoring below this share of the best one
+
+
+_BUDGETS = {
+    # compliance quotes more and cites more; advisory leaves room for "What to do".
+    "compliance": _Budget(sentences=8, per_source=3, words=250, min_ratio=0.3),
+    "advisory": _Budget(sentences=5, per_source=2, words=170, min_ratio=0.4),
+}
+
+
+@dataclass(frozen=True)
+class _Unit:
+    """One quotable piece of a source: a sentence of prose, or one list item / table row."""
+
+    source: int  # index into request.sources
+    position: int
+    text: str
+    intro: str | None  # for list items: the "... include:" sentence that introduces them
+    opens_list: bool  # this sentence is such an introduction
+    terms: frozenset[str]
+    intro_terms: frozenset[str]
+
+    @property
+    def words(self) -> int:
+        return len(self.text.split())
+
+    @property
+    def directive(self) -> bool:
+        return is_imperative(self.text) or bool(_OBLIGATION.search(self.text))
+
+
+# --- Parsing sources into units -----------------------------------------------------------
+
+
+def _inline(text: str) -> str:
+    """Plain text of a Markdown fragment, without anything that could pose as a marker."""
+    text = _LINK.sub(r"\1", text)
+    text = _BRACKET_NUMBER.sub("", text)
+    text = _EMPHASIS.sub("", text)
+    text = _SINGLE_EMPHASIS.sub(r"\1", text)
+    return " ".join(text.split()).replace(" ,", ",").replace(" .", ".")
+
+
+def _blocks(text: str) -> list[tuple[str, str]]:
+    """("prose" | "item", text) blocks; headings, rules and blockquote markers dropped."""
+    blocks: list[tuple[str, str]] = []
+    prose: list[str] = []
+    item: list[str] | None = None
+
+    def flush() -> None:
+        nonlocal item
+        if prose:
+            blocks.append(("prose", " ".join(prose)))
+            prose.clear()
+        if item:
+            blocks.append(("item", " ".join(item)))
+        item = None
+
+    for raw in text.split("\n"):
+        line = raw
+        while _QUOTE.match(line):
+            line = _QUOTE.sub("", line, count=1)
+        if not line.strip() or _HEADING.match(line) or _RULE.match(line) or _TABLE_RULE.match(line):
+            flush()
+            continue
+        row = _TABLE_ROW.match(line)
+        if row:
+            flush()
+            cells = [cell.strip() for cell in row.group(1).split("|") if cell.strip()]
+            blocks.append(("item", "; ".join(cells)))
+            continue
+        bullet = _LIST_ITEM.match(line)
+        if bullet:
+            flush()
+            item = [bullet.group(1).strip()]
+        elif item is not None:
+            item.append(line.strip())  # a lazy continuation of the list item
+        else:
+            prose.append(line.strip())
+    flush()
+    return blocks
+
+
+def _quotable(text: str) -> bool:
+    if _DISCLAIMER.search(text) or not re.search(r"[A-Za-z]", text):
+        return False
+    return len(text.split()) >= 3 or bool(re.search(r"\d", text))
+
+
+def _source_units(index: int, source: SourceText) -> list[_Unit]:
+    units: list[_Unit] = []
+    intro: str | None = None
+    blocks = _blocks(source.text)
+    for block_index, (kind, text) in enumerate(blocks):
+        if kind == "item":
+            pieces = [_inline(text)]
+        else:
+            intro = None
+            pieces = [_inline(sentence) for sentence in split_sentences(text)]
+            next_is_item = block_index + 1 < len(blocks) and blocks[block_index + 1][0] == "item"
+            if pieces and pieces[-1].endswith(":") and next_is_item:
+                # "The report should include:" is rendered together with its items.
+                intro = pieces[-1]
+        for piece_index, piece in enumerate(pieces):
+            if not _quotable(piece):
+                continue
+            item_intro = intro if kind == "item" else None
+            opens_list = kind == "prose" and intro is not None and piece_index == len(pieces) - 1
+            units.append(
+                _Unit(
+                    source=index,
+                    position=len(units),
+                    text=piece,
+                    intro=item_intro,
+                    opens_list=opens_list,
+                    terms=frozenset(terms(piece)),
+                    intro_terms=frozenset(terms(item_intro)) if item_intro else frozenset(),
+                )
+            )
+    return units
+
+
+def _list_key(unit: _Unit) -> str | None:
+    """The introduction shared by a list's items and the sentence opening it."""
+    return unit.text if unit.opens_list else unit.intro
+
+
+# --- Scoring and selection ----------------------------------------------------------------
+
+
+def _previous_question(history: list[Turn], question: str) -> str:
+    for turn in reversed(history):
+        if turn.sender == "user" and turn.content.strip() != question.strip():
+            return turn.content
+    return ""
+
+
+def _query_weights(request: GenerationRequest) -> dict[str, float]:
+    """Stemmed question terms with their weights; a short follow-up ("and how often?")
+    borrows the previous user question's terms at a lower weight."""
+    weights = {term: 1.0 for term in terms(request.question)}
+    if len(weights) < FOLLOW_UP_TERMS:
+        for term in terms(_previous_question(request.history, request.question)):
+            weights.setdefault(term, HISTORY_WEIGHT)
+    return weights
+
+
+def _idf(units: list[_Unit]) -> dict[str, float]:
+    """Words found in every candidate sentence say little about which one answers."""
+    counts: Counter[str] = Counter()
+    for unit in units:
+        counts.update(unit.terms | unit.intro_terms)
+    return {term: math.log(1 + len(units) / count) for term, count in counts.items()}
+
+
+def _scores(request: GenerationRequest, units: list[_Unit]) -> dict[_Unit, float]:
+    weights = _query_weights(request)
+    idf = _idf(units)
+    quantity_question = bool(_QUANTITY_QUESTION.search(request.question))
+    compliance = request.mode != "advisory"
+    count = max(1, len(request.sources))
+    heading_terms = [
+        set(terms(f"{source.title} {source.section}")) for source in request.sources
+    ]
+    scores: dict[_Unit, float] = {}
+    for unit in units:
+        own = sum(w * idf.get(t, 0.0) for t, w in weights.items() if t in unit.terms)
+        borrowed = sum(
+            w * idf.get(t, 0.0)
+            for t, w in weights.items()
+            if t in unit.intro_terms and t not in unit.terms
+        )
+        overlap = own + 0.5 * borrowed
+        if overlap <= 0:
+            scores[unit] = 0.0
+            continue
+        # Long sentences match more words by sheer length; damp that gently.
+        score = overlap / (1 + max(0, unit.words - 25) / 50)
+        score += RANK_BONUS * (1 - unit.source / count)
+        score += min(3, len(heading_terms[unit.source] & weights.keys())) * SECTION_BONUS
+        if quantity_question and _QUANTITY.search(unit.text):
+            score += QUANTITY_BONUS
+        if compliance and _OBLIGATION.search(unit.text):
+            score += OBLIGATION_BONUS
+        scores[unit] = score
+    return scores
+
+
+def _normal(text: str) -> str:
+    return " ".join(re.findall(r"\w+", text.lower()))
+
+
+def _select(units: list[_Unit], scores: dict[_Unit, float], budget: _Budget) -> list[_Unit]:
+    """The best sentences within the budget; overlapping chunks repeat sentences, so a
+    sentence already chosen from another source is skipped. A chosen list introduction
+    ("refresh it within 90 days of any of the following triggers:") brings its items,
+    which are the substance it announces."""
+    ranked = sorted(
+        (unit for unit in units if scores[unit] > 0),
+        key=lambda unit: (-scores[unit], unit.source, unit.position),
+    )
+    if not ranked:
+        return []
+    floor = scores[ranked[0]] * budget.min_ratio
+    chosen: list[_Unit] = []
+    seen: set[str] = set()
+    per_source: Counter[int] = Counter()
+    words = 0
+    lists: set[tuple[int, str]] = set()
+    for unit in ranked:
+        if scores[unit] < floor or sum(per_source.values()) == budget.sentences:
+            break
+        # A list and its introduction are rendered as one sentence, so they count once.
+        key = _list_key(unit)
+        same_list = key is not None and (unit.source, key) in lists
+        source_full = per_source[unit.source] >= budget.per_source and not same_list
+        too_long = bool(chosen) and words + unit.words > budget.words
+        if source_full or too_long or _normal(unit.text) in seen:
+            continue
+        batch = [unit]
+        if unit.opens_list:
+            batch += [u for u in units if u.source == unit.source and u.intro == unit.text]
+        for member in batch:
+            if member is not unit and (
+                words + member.words > budget.words or _normal(member.text) in seen
+            ):
+                continue
+            chosen.append(member)
+            seen.add(_normal(member.text))
+            words += member.words
+        if not same_list:
+            per_source[unit.source] += 1
+        if key is not None:
+            lists.add((unit.source, key))
+    return chosen
+
+
+def _fallback(units: list[_Unit]) -> list[_Unit]:
+    """Nothing overlaps the question: the opening sentences of the best-ranked source."""
+    if not units:
+        return []
+    top = min(unit.source for unit in units)
+    # A list introduction alone reads as a dangling "... are:"; its items bring it along.
+    opening = [unit for unit in units if unit.source == top and not unit.opens_list]
+    return opening[:FALLBACK_SENTENCES]
+
+
+def _steps(units: list[_Unit], scores: dict[_Unit, float], quoted: list[_Unit]) -> list[_Unit]:
+    """Instructions and obligations for "What to do": relevant ones first, preferring
+    sentences not already quoted above; only from sources the answer relies on unless the
+    sentence itself matches the question."""
+    quoted_sources = {unit.source for unit in quoted}
+    quoted_text = {_normal(unit.text) for unit in quoted}
+    eligible = [
+        unit
+        for unit in units
+        if unit.directive
+        and not unit.opens_list  # "Good data should be:" says nothing on its own
+        and unit.words >= MIN_STEP_WORDS
+        and (scores[unit] > 0 or unit.source in quoted_sources)
+    ]
+    fresh = [unit for unit in eligible if _normal(unit.text) not in quoted_text]
+    pool = fresh or eligible  # repeat a quoted sentence only when nothing else applies
+    ranked = sorted(pool, key=lambda unit: (-scores[unit], unit.source, unit.position))
+    steps: list[_Unit] = []
+    seen: set[str] = set()
+    for unit in ranked:
+        if _normal(unit.text) not in seen:
+            steps.append(unit)
+            seen.add(_normal(unit.text))
+        if len(steps) == MAX_STEPS:
+            break
+    return steps
+
+
+# --- Rendering ----------------------------------------------------------------------------
+
+
+def _cite(text: str, number: int) -> str:
+    """The sentence with its marker before the final full stop: "... 30 days [2]."."""
+    body = text.rstrip().rstrip(".;,:").rstrip()
+    if body.endswith(("?", "!")):
+        return f"{body} [{number}]"
+    return f"{body} [{number}]."
+
+
+def _standalone(unit: _Unit) -> str:
+    """A list item that starts mid-sentence ("the objectives and ...") needs its intro."""
+    if unit.intro and unit.text[:1].islower():
+        return f"{unit.intro} {unit.text}"
+    return unit.text
+
+
+def _runs(units: list[_Unit]) -> list[str]:
+    """Pieces of text to cite: a list's chosen items become one sentence with their
+    introduction ("The report should include: a; b; c")."""
+    pieces: list[str] = []
+    index = 0
+    while index < len(units):
+        unit = units[index]
+        key = _list_key(unit)
+        if key is None:
+            pieces.append(unit.text)
+            index += 1
+            continue
+        index += 1 if unit.opens_list else 0
+        items = []
+        while index < len(units) and units[index].intro == key:
+            items.append(units[index].text.rstrip(" .;,"))
+            index += 1
+        pieces.append(f"{key} {'; '.join(items)}" if items else key)
+    return pieces
+
+
+def _heading(source: SourceText) -> str:
+    title = _inline(source.title) or "Untitled source"
+    section = _inline(source.section)
+    label = title if not section or section.lower() == title.lower() else f"{title} — {section}"
+    if source.page is not None:
+        label += f" (p. {source.page})"
+    return f"**{label}**"
+
+
+def _source_blocks(sources: list[SourceText], chosen: list[_Unit], mode: str) -> list[str]:
+    blocks = []
+    for index, source in enumerate(sources):
+        units = sorted((u for u in chosen if u.source == index), key=lambda u: u.position)
+        if not units:
+            continue
+        cited = [_cite(piece, source.number) for piece in _runs(units)]
+        if mode == "advisory":
+            body = " ".join(cited)  # interpretive guidance reads as prose
+        else:
+            body = "\n".join(f"- {sentence}" for sentence in cited)  # each rule quoted
+        blocks.append(f"{_heading(source)}\n{body}")
+    return blocks
+
+
+def _subject(request: GenerationRequest) -> str:
+    subject = question_subject(request.question)
+    if len(terms(subject)) < 2 and len(terms(request.question)) < FOLLOW_UP_TERMS:
+        # "and how long are they kept?" is about whatever the previous question was about.
+        previous = question_subject(_previous_question(request.history, request.question))
+        subject = previous or subject
+    return _inline(subject) or "your question"
+
+
+def _lead(subject: str, mode: str, cited_sources: int, matched: bool) -> str:
+    if not matched:
+        return (
+            f"None of the retrieved passages addresses {subject} directly; "
+            "the closest source opens as follows."
+        )
+    plural = "s" if cited_sources != 1 else ""
+    if mode == "advisory":
+        return (
+            f"Here is how the cited guidance bears on {subject}, drawn from "
+            f"{cited_sources} source{plural}, with practical steps at the end."
+        )
+    return (
+        f"Here is what the cited guidance says about {subject}, quoted from "
+        f"{cited_sources} source{plural}."
+    )
+
+
+def _no_sources_text(subject: str) -> str:
+    return (
+        f"No passage in the selected library covers {subject}, so there is nothing to quote "
+        "or cite. Try rephrasing the question, naming the specific rule or process, or "
+        "widening the knowledge scope."
+    )
+
+
+def compose(request: GenerationRequest) -> str:
+    """The whole Markdown answer for a request (pure function of the request)."""
+    mode = "advisory" if request.mode == "advisory" else "compliance"
+    subject = _subject(request)
+    units = [
+        unit
+        for index, source in enumerate(request.sources)
+        for unit in _source_units(index, source)
+    ]
+    if not units:
+        return _no_sources_text(subject)
+    scores = _scores(request, units)
+    chosen = _select(units, scores, _BUDGETS[mode])
+    matched = bool(chosen)
+    if not matched:
+        chosen = _fallback(units)
+    blocks = _source_blocks(request.sources, chosen, mode)
+    parts = [_lead(subject, mode, len(blocks), matched), *blocks]
+    if mode == "advisory":
+        steps = _steps(units, scores, chosen)
+        if steps:
+            numbers = [request.sources[step.source].number for step in steps]
+            lines = [f"- {_cite(_standalone(s), n)}" for s, n in zip(steps, numbers)]
+            parts.append("**What to do**\n" + "\n".join(lines))
+    return "\n\n".join(parts)
+
+
+# --- Provider -----------------------------------------------------------------------------
+
+
+def approximate_tokens(text: str) -> int:
+    """About 4 tokens per 3 words, the usual ratio for English with BPE tokenizers."""
+    return int(len(text.split()) * 4 / 3 + 0.5)
+
+
+def _input_text(request: GenerationRequest) -> str:
+    sources = (f"{s.title}\n{s.section}\n{s.text}" for s in request.sources)
+    history = (turn.content for turn in request.history)
+    return "\n".join([request.question, *sources, *history])
+
+
+# Stream piece boundaries: after each line break, and between sentences of a long line.
+_PIECE_BOUNDARY = re.compile(r"(?<=\n)|(?<=[.?!] )(?=[A-Z])")
+
+
+class ExtractiveProvider:
+    """Deterministic, offline provider quoting the sources (see the module docstring)."""
+
+    name = "extractive"
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.delay = max(0.0, float(delay))
+
+    def generate(self, request: GenerationRequest) -> Generation:
+        text = compose(request)
+        return Generation(text=text, usage=self._usage(request, text),
+                          suggestions=suggest(request.question, request.sources, text))
+
+    def stream(self, request: GenerationRequest) -> Iterator[TextDelta | Finish]:
+        generation = self.generate(request)
+        delay = self._delay(request)
+        pieces = [piece for piece in _PIECE_BOUNDARY.split(generation.text) if piece]
+        for index, piece in enumerate(pieces):
+            if index and delay:
+                time.sleep(delay)
+            yield TextDelta(piece)
+        yield Finish(usage=generation.usage, suggestions=generation.suggestions)
+
+    def _delay(self, request: GenerationRequest) -> float:
+        raw = request.options.get("stream_delay", self.delay)
+        try:
+            return max(0.0, float(raw))
+        except (TypeError, ValueError):
+            return self.delay
+
+    @staticmethod
+    def _usage(request: GenerationRequest, text: str) -> Usage:
+        return Usage(input_tokens=approximate_tokens(_input_text(request)),
+                     output_tokens=approximate_tokens(text))

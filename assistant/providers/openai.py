@@ -1,0 +1,186 @@
+"""OpenAI chat models, and any OpenAI-compatible server (vLLM, Ollama, llama.cpp...), through
+the official `openai` SDK's Chat Completions API.
+
+Options read from `GenerationRequest.options` (AIModel.options): `base_url` (the server of
+this model; wins over OPENAI_BASE_URL because it is the more specific), `max_tokens`
+(default 1024), `temperature` (default 0.2; null to omit it, which reasoning models need),
+`max_tokens_param` ("max_tokens" | "max_completion_tokens"; by default
+`max_completion_tokens` for OpenAI itself, whose reasoning models reject `max_tokens`, and
+`max_tokens` for compatible servers, which all understand it).
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from functools import lru_cache
+from typing import Any, Iterator
+
+import httpx
+import openai
+from django.conf import settings
+
+from assistant.prompting import StreamSplitter, messages_for, split_suggestions, system_prompt
+from assistant.providers.base import (
+    Finish,
+    Generation,
+    GenerationRequest,
+    ProviderError,
+    TextDelta,
+    Usage,
+)
+
+DEFAULT_MAX_TOKENS = 1024
+DEFAULT_TEMPERATURE = 0.2
+TOKEN_LIMIT_PARAMS = ("max_tokens", "max_completion_tokens")
+# Finish reasons after which the text is not an answer we should bill for.
+_FAILED_FINISH_REASONS = ("content_filter",)
+
+
+@lru_cache(maxsize=8)
+def _shared_client(api_key: str, base_url: str | None, timeout: float,
+                   max_retries: int) -> openai.OpenAI:
+    """One SDK client per configuration, so requests reuse its connection pool."""
+    return _build_client(api_key, base_url, timeout, max_retries, None)
+
+
+def _build_client(api_key: str, base_url: str | None, timeout: float, max_retries: int,
+                  http_client: httpx.Client | None) -> openai.OpenAI:
+    return openai.OpenAI(api_key=api_key, base_url=base_url, timeout=timeout,
+                         max_retries=max_retries, http_client=http_client)
+
+
+def _error_detail(exc: openai.APIError) -> str:
+    """The server's own message: the SDK unwraps {"error": {...}} into `body`; compatible
+    servers sometimes send a bare {"message"} or {"detail"}."""
+    body = exc.body
+    if isinstance(body, dict):
+        for key in ("message", "detail", "error"):
+            if body.get(key):
+                return str(body[key])
+    return exc.message
+
+
+@contextmanager
+def _translated_errors() -> Iterator[None]:
+    """Every failure of a call (or of reading its stream) becomes a ProviderError, which the
+    pipeline turns into a refund and a generic error."""
+    try:
+        yield
+    except openai.APIStatusError as exc:
+        request_id = f" (request id {exc.request_id})" if exc.request_id else ""
+        raise ProviderError(f"OpenAI API returned HTTP {exc.status_code}{request_id}: "
+                            f"{_error_detail(exc)}") from exc
+    except openai.APITimeoutError as exc:
+        raise ProviderError(f"OpenAI API timed out after {settings.EGRET_PROVIDER_TIMEOUT}s"
+                            ) from exc
+    except openai.APIConnectionError as exc:
+        cause = exc.__cause__ or exc
+        raise ProviderError(f"could not reach the OpenAI API: {cause!r}") from exc
+    except openai.APIError as exc:
+        # Includes an {"error": ...} object sent inside a stream.
+        raise ProviderError(f"OpenAI API error: {_error_detail(exc)}") from exc
+    except openai.OpenAIError as exc:
+        raise ProviderError(f"OpenAI SDK error: {exc}") from exc
+    except httpx.HTTPError as exc:
+        # The SDK does not wrap errors raised while a streamed body is being read.
+        raise ProviderError(f"OpenAI stream broke: {exc!r}") from exc
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
+        # Malformed JSON or a body of the wrong shape (compatible servers vary).
+        raise ProviderError(f"unexpected OpenAI response: {exc!r}") from exc
+
+
+def _check_finish_reason(finish_reason: str | None) -> None:
+    if finish_reason in _FAILED_FINISH_REASONS:
+        raise ProviderError(f"OpenAI model stopped with finish_reason={finish_reason}")
+
+
+def _usage(usage: Any) -> Usage:
+    if usage is None:  # many compatible servers send none
+        return Usage()
+    return Usage(input_tokens=usage.prompt_tokens or 0,
+                 output_tokens=usage.completion_tokens or 0)
+
+
+class OpenAIProvider:
+    name = "openai"
+
+    def __init__(self, http_client: httpx.Client | None = None) -> None:
+        # Tests inject a client with httpx.MockTransport; production shares pooled clients.
+        self._http_client = http_client
+
+    @staticmethod
+    def _base_url(request: GenerationRequest) -> str | None:
+        return request.options.get("base_url") or settings.OPENAI_BASE_URL
+
+    def _client(self, request: GenerationRequest) -> openai.OpenAI:
+        # Local servers need no key, but the SDK refuses to start without one.
+        config = (settings.OPENAI_API_KEY or "not-needed", self._base_url(request),
+                  settings.EGRET_PROVIDER_TIMEOUT, settings.EGRET_PROVIDER_MAX_RETRIES)
+        if self._http_client is not None:
+            return _build_client(*config, self._http_client)
+        return _shared_client(*config)
+
+    def _params(self, request: GenerationRequest) -> dict[str, Any]:
+        if not request.model_name:
+            raise ProviderError("no provider model name configured for this model")
+        limit_param = request.options.get("max_tokens_param") or (
+            "max_completion_tokens" if self._base_url(request) is None else "max_tokens")
+        if limit_param not in TOKEN_LIMIT_PARAMS:
+            raise ProviderError(f"max_tokens_param must be one of {TOKEN_LIMIT_PARAMS}")
+        params: dict[str, Any] = {
+            "model": request.model_name,
+            "messages": [{"role": "system", "content": system_prompt(request.mode)},
+                         *messages_for(request)],
+            limit_param: int(request.options.get("max_tokens") or DEFAULT_MAX_TOKENS),
+        }
+        temperature = request.options.get("temperature", DEFAULT_TEMPERATURE)
+        if temperature is not None:
+            params["temperature"] = float(temperature)
+        return params
+
+    def generate(self, request: GenerationRequest) -> Generation:
+        params = self._params(request)
+        with _translated_errors():
+            completion = self._client(request).chat.completions.create(**params)
+            choice = completion.choices[0]
+            _check_finish_reason(choice.finish_reason)
+            if getattr(choice.message, "refusal", None):
+                raise ProviderError(f"OpenAI model refused: {choice.message.refusal}")
+            raw = choice.message.content or ""
+            usage = _usage(completion.usage)
+        text, suggestions = split_suggestions(raw)
+        if not text:
+            raise ProviderError("OpenAI returned an empty answer")
+        return Generation(text=text, usage=usage, suggestions=suggestions)
+
+    def stream(self, request: GenerationRequest) -> Iterator[TextDelta | Finish]:
+        params = self._params(request)
+        splitter = StreamSplitter()
+        usage = Usage()
+        emitted = finished = False
+        with _translated_errors():
+            chunks = self._client(request).chat.completions.create(
+                **params, stream=True, stream_options={"include_usage": True})
+            with chunks:  # closes the HTTP response if our consumer stops early
+                for chunk in chunks:
+                    if chunk.usage is not None:  # the last chunk, with no choices
+                        usage = _usage(chunk.usage)
+                    for choice in chunk.choices:
+                        if choice.delta is not None and choice.delta.content:
+                            text = splitter.feed(choice.delta.content)
+                            if text:
+                                emitted = True
+                                yield TextDelta(text)
+                        if choice.finish_reason:
+                            _check_finish_reason(choice.finish_reason)
+                            finished = True
+        if not finished:
+            # The connection closed cleanly mid-answer: the text is truncated, do not bill it.
+            raise ProviderError("OpenAI stream ended without a finish_reason")
+        rest, suggestions = splitter.finish()
+        if rest:
+            emitted = True
+            yield TextDelta(rest)
+        if not emitted:
+            raise ProviderError("OpenAI returned an empty answer")
+        yield Finish(usage=usage, suggestions=suggestions)

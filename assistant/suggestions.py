@@ -1,0 +1,392 @@
+"""Follow-up questions offered after an answer, and the small text helpers behind them.
+
+Suggestions are built from what the sources actually cover (their section headings and the
+key terms that recur in them), so a follow-up always leads somewhere the library can
+answer. Everything is deterministic: no randomness, template choice uses a stable checksum.
+
+The lexical helpers (`terms`, `stem`, `question_subject`, `is_imperative`) are shared with
+the extractive provider so both agree on what a "content word" is.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from collections import Counter
+from collections.abc import Iterable
+
+from assistant.providers.base import SourceText
+
+# Function words plus the words that frame a question rather than name its subject
+# ("how often", "must", "recommend"): matching on them would favour every sentence alike.
+STOP_WORDS = frozenset(
+    """
+    a about above across after again against all also am an and any are aren as at be because
+    been before being below between both but by can cannot could did didn do does doesn doing
+    don done down during each either else etc few for from further get gets getting got had
+    has have having he her here hers him his how i if in into is isn it its itself just let
+    me more most my no nor not now of off on once one only or other our ours out over own per
+    same she so some such than that the their theirs them then there these they this those
+    through to too under until up upon us very was we were what whats when where whether which
+    while who whom whose why will with within without would you your yours
+    must should shall may might need needs needed require required requires requirement
+    requirements mandatory obliged obligation allowed permitted
+    often long many much way ways best good better recommend recommended tips say says said
+    tell guidance actually really please thing things lot going want like first worth
+    efficient sensible smartest simplest easiest quickest rather instead versus vs
+    """.split()
+)
+# Stop words that may sit inside a subject phrase ("deadline for notifying the regulator").
+_CONNECTORS = frozenset(
+    "of for to in on the a an and or with from by our their its at per between under after "
+    "before across into about".split()
+)
+_ARTICLES = frozenset({"the", "a", "an"})
+_SECOND_PERSON = {"our": "your", "my": "your", "ours": "yours"}
+_SUBJECT_MAX_TOKENS = 12
+# Verbs that open a question's object phrase ("give the regulator ...", "run a test").
+_PHRASE_VERBS = frozenset("give hold read bring approach get handle organise organize structure "
+                          "design reduce improve speed move set put find".split())
+# Verbs that end a question after its subject ("... must an agreement contain?").
+_TRAILING_VERBS = frozenset("contain count work cover mean apply exist happen include".split())
+_DETERMINERS = frozenset({"the", "a", "an", "our", "your", "their", "my"})
+_PARTICIPLES = frozenset("kept sent held made given taken done seen known".split())
+# Key terms for suggestions are topics; "24 hours" is a figure.
+_UNITS = frozenset("hours days weeks months years minutes percent times".split())
+
+# Base-form verbs that open instructions in guidance text ("Appoint ...", "Retain ...").
+IMPERATIVE_VERBS = frozenset(
+    """
+    adopt agree align apply appoint approve archive assess assign audit avoid begin brief
+    build calculate capture check choose classify close communicate complete conduct confirm
+    consider consult create define delete describe designate determine develop document
+    encrypt ensure erase escalate establish evaluate exercise identify implement include
+    inform inject investigate keep label limit link list log maintain make map measure
+    minimise minimize monitor name notify obtain perform plan prepare prioritise prioritize
+    produce protect provide publish record reconcile register remediate remove report
+    request require respond restrict retain retest review rotate run schedule segregate
+    select send separate set share sign start state store submit tell test track train treat
+    update use validate verify write never always
+    """.split()
+)
+
+_TOKEN = re.compile(r"[a-z0-9]+")
+_SURFACE_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’\-]*|[^\sA-Za-z0-9]")
+_POSSESSIVE = re.compile(r"['’]s\b")
+_SOFT_BREAK = re.compile(r"[;:?!.]")
+
+
+def stem(word: str) -> str:
+    """A deliberately light suffix stripper: tests/testing/tested -> test, policies ->
+    policy, require/required -> requir. Good enough to match inflections, never shown."""
+    w = word.lower()
+    if len(w) <= 3 or not w.isalpha():
+        return w
+    if w.endswith(("ies", "ied")) and len(w) > 4:
+        w = w[:-3] + "y"
+    elif w.endswith("ing") and len(w) > 5:
+        w = w[:-3]
+    elif w.endswith("eed"):
+        w = w[:-1]  # agreed -> agree, but need/speed keep their stem
+    elif w.endswith("ed") and len(w) > 4:
+        w = w[:-2]
+    elif w.endswith("es") and w[:-2].endswith(("s", "x", "z", "ch", "sh")):
+        w = w[:-2]
+    elif w.endswith("s") and not w.endswith(("ss", "us", "is")):
+        w = w[:-1]
+    # planned -> plann -> plan; but assess, call, buzz keep their doubled letter.
+    if len(w) > 3 and w[-1] == w[-2] and w[-1] not in "lsz" and w[-1] not in "aeiou":
+        w = w[:-1]
+    if len(w) > 3 and w.endswith("e"):
+        w = w[:-1]
+    return w
+
+
+def words(text: str) -> list[str]:
+    """Lowercase word tokens; hyphenated words split into their parts."""
+    tokens = _TOKEN.findall(_POSSESSIVE.sub("", text.lower()))
+    return [t for t in tokens if len(t) > 1 or t.isdigit()]
+
+
+def is_content(word: str) -> bool:
+    return word not in STOP_WORDS and (len(word) > 1 or word.isdigit())
+
+
+def terms(text: str) -> list[str]:
+    """Stems of the content words of `text`, in order (repeats kept)."""
+    return [stem(w) for w in words(text) if is_content(w)]
+
+
+def is_imperative(sentence: str) -> bool:
+    """Whether a sentence reads as an instruction: it opens with a base-form verb
+    ("Retain ...", "Do not ...")."""
+    first = words(sentence[:40])
+    if not first:
+        return False
+    if first[0] == "do" and len(first) > 1 and first[1] == "not":
+        return True
+    if re.match(r"\s*\w+\s*:", sentence):
+        return False  # a definition label ("Complete: all data ..."), not an instruction
+    return first[0] in IMPERATIVE_VERBS and sentence.lstrip()[:1].isupper()
+
+
+def _surface_tokens(text: str) -> list[str]:
+    return _SURFACE_TOKEN.findall(text)
+
+
+def _key(token: str) -> str:
+    return _POSSESSIVE.sub("", token.lower().replace("’", "'"))
+
+
+def _is_content_token(token: str) -> bool:
+    parts = words(token)
+    return bool(parts) and not all(part in STOP_WORDS for part in parts)
+
+
+def _spans(tokens: list[str]) -> Iterable[tuple[int, int]]:
+    """(start, end) of runs that begin with a content word and continue through content
+    words and connectors; anything else (verbs like "be", wh-words, punctuation) ends them."""
+    start = None
+    for index, token in enumerate([*tokens, "."]):
+        key = _key(token)
+        if start is None:
+            if _is_content_token(token):
+                start = index
+            continue
+        if key in _CONNECTORS:
+            continue
+        if _is_content_token(token):
+            # "notification reach the regulator": a content word after a content word and
+            # before a determiner is a verb; the subject ends before it. Gerunds after a
+            # preposition ("for notifying the regulator") stay.
+            after = _key(tokens[index + 1]) if index + 1 < len(tokens) else ""
+            if not (after in _DETERMINERS and _is_content_token(tokens[index - 1])
+                    and not key.endswith("ing")):
+                continue
+        end = index
+        while end > start and _key(tokens[end - 1]) in _CONNECTORS:
+            end -= 1
+        yield start, end
+        start = None
+
+
+def _verb_like(key: str) -> bool:
+    return (key in IMPERATIVE_VERBS or key in _PHRASE_VERBS
+            or (len(key) > 5 and key.endswith("ing")) or (len(key) > 4 and key.endswith("ed")))
+
+
+def _drop_leading_verb(tokens: list[str], start: int, end: int) -> tuple[int, int]:
+    """"run a tabletop exercise" -> "a tabletop exercise": the subject is the object of the
+    verb. Only when a determiner (or "in" after a participle) follows, which shows the word
+    is used as a verb; "testing programme" keeps its modifier."""
+    if end - start < 3:
+        return start, end
+    following = _key(tokens[start + 1])
+    # A word directly followed by "the/a/our" is almost always a verb ("refresh our BIA").
+    if following in _DETERMINERS or (
+        following == "in" and _verb_like(_key(tokens[start]))
+    ):
+        start += 1
+        while start < end and _key(tokens[start]) in _CONNECTORS - _DETERMINERS:
+            start += 1
+        # The article is re-attached by question_subject, which looks one token back.
+        while start < end - 1 and _key(tokens[start]) in _DETERMINERS:
+            start += 1
+    return start, end
+
+
+def _span_weight(tokens: list[str], start: int, end: int) -> int:
+    """Content words in the span; a span led by a verb ("kept to recover from ...") is a
+    predicate rather than the thing asked about, so it counts for less."""
+    weight = sum(map(_is_content_token, tokens[start:end]))
+    first = _key(tokens[start])
+    if first in _PARTICIPLES or (len(first) > 4 and first.endswith("ed")):
+        weight -= 2
+    elif first in IMPERATIVE_VERBS or first in _PHRASE_VERBS:
+        weight -= 1
+    return weight
+
+
+def _ends_with_verb(token: str) -> bool:
+    key = _key(token)
+    return key in _TRAILING_VERBS or (len(key) > 4 and key.endswith("ed"))
+
+
+def _phrase(tokens: list[str], start: int, end: int) -> str:
+    """The span as text, trimmed, with its article and "our" -> "your" for the reader."""
+    end = min(end, start + _SUBJECT_MAX_TOKENS)
+    # "the outage lasted", "a data processing agreement contain": drop the trailing verb.
+    while end > start + 1 and (
+        _key(tokens[end - 1]) in _CONNECTORS or _ends_with_verb(tokens[end - 1])
+    ):
+        end -= 1
+    phrase = [_SECOND_PERSON.get(_key(t), t) for t in tokens[start:end]]
+    before = _key(tokens[start - 1]) if start > 0 else ""
+    if before in _ARTICLES or before in _SECOND_PERSON:
+        phrase.insert(0, _SECOND_PERSON.get(before, before))
+    if start == 0 and phrase[0][:1].isupper() and phrase[0][1:].islower():
+        phrase[0] = phrase[0].lower()  # only sentence case, never an acronym
+    return " ".join(phrase)
+
+
+def question_subject(question: str) -> str:
+    """The noun phrase a question is about, best effort, for sentences such as "Here is what
+    the guidance says about <subject>". "" when the question names nothing."""
+    clauses = [
+        tokens
+        for tokens in map(_surface_tokens, re.split(r"[;\n]", question))
+        if any(map(_is_content_token, tokens))
+    ]
+    if not clauses:
+        return ""
+    # After "We are doing X; how should we handle Y?" the question proper is the last clause.
+    tokens = clauses[-1]
+    spans = [_drop_leading_verb(tokens, start, end) for start, end in _spans(tokens)]
+    start, end = max(spans, key=lambda span: (_span_weight(tokens, *span), -span[0]))
+    return _phrase(tokens, start, end)
+
+
+def _soft_case(heading: str) -> str:
+    """Headings are Title Case; inside a question they read better lowercased, except
+    acronyms and codes (RTO, GDPR, 21 CFR)."""
+    return " ".join(
+        w.lower() if w[:1].isupper() and w[1:].islower() else w for w in heading.split()
+    )
+
+
+def _document_name(title: str) -> str:
+    title = " ".join(title.split())
+    last = title.rsplit(" ", 1)[-1].lower()
+    if last in {"guidance", "policy", "guide", "standard", "regulation", "procedure",
+                "handbook", "manual", "act", "framework", "notice", "rule", "rules", "directive"}:
+        return title if title.lower().startswith("the ") else f"the {title}"
+    return f"the {title} guidance"
+
+
+def _cited_order(sources: list[SourceText], answer: str) -> list[SourceText]:
+    """Sources in order of first citation in the answer, then the uncited ones by rank."""
+    first_cited: dict[int, int] = {}
+    for match in re.finditer(r"\[(\d+)\]", answer):
+        first_cited.setdefault(int(match.group(1)), match.start())
+    return sorted(
+        sources, key=lambda s: (s.number not in first_cited, first_cited.get(s.number, 0))
+    )
+
+
+def _pick(templates: tuple[str, ...], seed: str) -> str:
+    # crc32, not hash(): Python salts str hashes per process, which would break determinism.
+    return templates[zlib.crc32(seed.encode("utf-8")) % len(templates)]
+
+
+_HEADING_TEMPLATES = (
+    "What does {doc} say about {section}?",
+    "What does {doc} expect on {section}?",
+    "How does {doc} deal with {section}?",
+)
+_TITLE_TEMPLATES = (
+    "What are the key points of {doc}?",
+    "What else does {doc} cover?",
+)
+_TERM_TEMPLATES = (
+    "How often should the {term} be reviewed?",
+    "Who is responsible for the {term}?",
+    "What records should we keep about the {term}?",
+    "What are common gaps in the {term}?",
+    "Are there deadlines that apply to the {term}?",
+)
+# Section names that say nothing about content; a question about them is not useful.
+_GENERIC_SECTIONS = frozenset(
+    "introduction purpose overview scope background summary definitions glossary contents "
+    "references about context".split()
+)
+_FALLBACK_TEMPLATES = (
+    "Who should own {subject} in our organisation?",
+    "What evidence shows compliance for {subject}?",
+    "How often should {subject} be reviewed?",
+    "Which documents in the library cover {subject}?",
+)
+
+
+def _heading_questions(sources: list[SourceText], asked: set[str]) -> list[str]:
+    questions = []
+    seen: set[tuple[str, str]] = set()
+    for source in sources:
+        title = source.title.strip() or "the source"
+        section = source.section.strip()
+        if (title, section) in seen:
+            continue
+        seen.add((title, section))
+        doc = _document_name(title)
+        if not section or section.lower() == title.lower():
+            questions.append(_pick(_TITLE_TEMPLATES, title).format(doc=doc))
+            continue
+        if section.lower().strip(" .:") in _GENERIC_SECTIONS:
+            continue
+        section_terms = set(terms(section))
+        if section_terms and len(section_terms & asked) * 2 >= len(section_terms):
+            continue  # the question already asked about this section
+        template = _pick(_HEADING_TEMPLATES, title + section)
+        questions.append(template.format(doc=doc, section=_soft_case(section)))
+    return questions
+
+
+def key_terms(sources: list[SourceText], exclude: set[str], limit: int = 3) -> list[str]:
+    """Two-word phrases that recur across the sources (at least twice), most frequent
+    first, leaving out those the question already covers."""
+    counts: Counter[tuple[str, str]] = Counter()
+    surface: dict[tuple[str, str], str] = {}
+    order: dict[tuple[str, str], int] = {}
+    for source in sources:
+        for fragment in _SOFT_BREAK.split(source.text):
+            tokens = [t for t in _surface_tokens(fragment) if t[:1].isalnum()]
+            for left, right in zip(tokens, tokens[1:]):
+                if not (_is_content_token(left) and _is_content_token(right)):
+                    continue
+                if _key(left) in IMPERATIVE_VERBS or _key(right).endswith("ly"):
+                    continue  # "Retain records" is an instruction, not a topic
+                if not (left.isalpha() and right.isalpha()) or _key(right) in _UNITS:
+                    continue
+                pair = (stem(_key(left)), stem(_key(right)))
+                counts[pair] += 1
+                order.setdefault(pair, len(order))
+                surface.setdefault(pair, f"{_soft_case(left)} {_soft_case(right)}")
+    ranked = sorted(counts, key=lambda pair: (-counts[pair], order[pair]))
+    chosen = [surface[pair] for pair in ranked if counts[pair] >= 2 and not set(pair) <= exclude]
+    return chosen[:limit]
+
+
+def _normal(question: str) -> str:
+    return " ".join(words(question))
+
+
+def suggest(question: str, sources: list[SourceText], answer: str, limit: int = 3) -> list[str]:
+    """Up to `limit` distinct follow-up questions (each ending with "?") related to the
+    answer and its sources, never the question itself. Same input, same output."""
+    if limit <= 0:
+        return []
+    asked = set(terms(question))
+    ordered = _cited_order(sources, answer)
+    headings = _heading_questions(ordered, asked)
+    term_questions = [
+        _pick(_TERM_TEMPLATES, term).format(term=term) for term in key_terms(ordered, asked, limit)
+    ]
+    # Alternate kinds so three suggestions are not three variations of one template.
+    interleaved = [q for pair in zip(headings, term_questions) for q in pair]
+    pairs = min(len(headings), len(term_questions))
+    candidates = interleaved + headings[pairs:] + term_questions[pairs:]
+    subject = question_subject(question)
+    if len(words(subject)) < 2:
+        subject = "this topic"  # a lone word ("kept") makes an odd question
+    candidates += [template.format(subject=subject) for template in _FALLBACK_TEMPLATES]
+
+    chosen: list[str] = []
+    seen = {_normal(question)}
+    for candidate in candidates:
+        candidate = " ".join(candidate.split()).rstrip("?.! ") + "?"
+        if _normal(candidate) in seen:
+            continue
+        seen.add(_normal(candidate))
+        chosen.append(candidate)
+        if len(chosen) == limit:
+            break
+    return chosen

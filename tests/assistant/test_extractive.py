@@ -1,0 +1,288 @@
+"""The built-in extractive provider and follow-up suggestions: offline, deterministic, and
+every citation marker points at a source it was given. No database needed."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from assistant.providers.base import (
+    Finish,
+    Generation,
+    GenerationRequest,
+    SourceText,
+    TextDelta,
+    Turn,
+)
+from assistant.providers.extractive import ExtractiveProvider, approximate_tokens
+from assistant.suggestions import question_subject, stem, suggest
+from knowledge import chunking, parsing
+
+ROOT = Path(__file__).resolve().parents[2]
+LIBRARY = ROOT / "knowledge" / "fixtures" / "library"
+MARKER = re.compile(r"\[(\d+)\]")
+QUESTION = "How soon must an after-action report be produced after an exercise?"
+
+
+def _chunks(path: str) -> list[tuple[str, chunking.ChunkDraft]]:
+    parsed = parsing.parse((LIBRARY / path).read_bytes(), Path(path).name)
+    drafts = chunking.chunk_blocks(parsed.blocks, target_words=120, max_words=200,
+                                   min_words=80, overlap_words=20)
+    return [(parsed.title or path, draft) for draft in drafts]
+
+
+def _sources(sections: list[tuple[str, str]], numbers: list[int] | None = None) -> list[SourceText]:
+    """Library chunks by (document, section), numbered like retrieval would (or as given)."""
+    picked = []
+    for path, section in sections:
+        picked += [(title, c) for title, c in _chunks(path) if c.section == section][:1]
+    numbers = numbers or list(range(1, len(picked) + 1))
+    return [SourceText(number=n, title=title, text=c.text, section=c.section, page=None)
+            for n, (title, c) in zip(numbers, picked)]
+
+
+TESTING = "business-continuity/us/testing-and-exercises.md"
+BIA = "business-continuity/us/business-impact-analysis.md"
+SOURCES = _sources([
+    (TESTING, "After-Action Reporting"),
+    (TESTING, "Annual Test Plan"),
+    (TESTING, "Conducting the Exercise"),
+    (BIA, "Maintenance"),
+])
+
+
+def _request(question: str = QUESTION, mode: str = "compliance", sources=None, **kwargs):
+    return GenerationRequest(question=question, mode=mode,
+                             sources=SOURCES if sources is None else sources, **kwargs)
+
+
+def _generate(*args, **kwargs) -> Generation:
+    return ExtractiveProvider().generate(_request(*args, **kwargs))
+
+
+def test_sources_fixture_found_the_library_sections():
+    assert [s.section for s in SOURCES] == ["After-Action Reporting", "Annual Test Plan",
+                                           "Conducting the Exercise", "Maintenance"]
+
+
+@pytest.mark.parametrize("mode", ["compliance", "advisory"])
+def test_same_request_gives_the_same_answer(mode):
+    first = _generate(mode=mode)
+    second = ExtractiveProvider().generate(_request(mode=mode))
+    assert first == second
+
+
+def test_answer_does_not_depend_on_the_hash_seed():
+    """str hashes are salted per process; nothing in the answer may depend on them."""
+    script = (
+        "import json, sys\n"
+        "from assistant.providers.base import GenerationRequest, SourceText\n"
+        "from assistant.providers.extractive import ExtractiveProvider\n"
+        "data = json.loads(sys.stdin.read())\n"
+        "sources = [SourceText(**s) for s in data['sources']]\n"
+        "g = ExtractiveProvider().generate(GenerationRequest(data['q'], 'advisory', sources))\n"
+        "print(json.dumps([g.text, g.suggestions]))\n"
+    )
+    payload = json.dumps({"q": QUESTION, "sources": [s.__dict__ for s in SOURCES]})
+    outputs = set()
+    for seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        run = subprocess.run([sys.executable, "-c", script], input=payload, cwd=ROOT, env=env,
+                             capture_output=True, text=True, check=True)
+        outputs.add(run.stdout)
+    assert len(outputs) == 1
+
+
+@pytest.mark.parametrize("mode", ["compliance", "advisory"])
+def test_every_marker_is_one_of_the_given_source_numbers(mode):
+    sources = _sources([(TESTING, "After-Action Reporting"), (BIA, "Maintenance"),
+                        (TESTING, "Record Keeping")], numbers=[4, 7, 9])
+    text = _generate(mode=mode, sources=sources).text
+    cited = {int(n) for n in MARKER.findall(text)}
+    assert cited and cited <= {4, 7, 9}
+
+
+def test_bracketed_numbers_in_a_source_never_become_markers():
+    source = SourceText(1, "Footnoted guide", "Produce the report within 30 days [12]. See [3].")
+    text = _generate(sources=[source]).text
+    assert set(MARKER.findall(text)) == {"1"}
+    assert "within 30 days" in text
+
+
+def test_sentences_are_grouped_under_one_heading_per_source():
+    text = _generate("How often must tests and reviews happen, and how are exercise findings "
+                     "tracked?").text
+    blocks = [b for b in text.split("\n\n") if b.startswith("**")]
+    headings = [b.splitlines()[0] for b in blocks]
+    assert len(headings) == len(set(headings)) >= 3
+    assert "**Testing and Exercises — After-Action Reporting**" in headings
+    for block in blocks:
+        # Every sentence under a heading cites that heading's source, and only it.
+        assert len(set(MARKER.findall(block))) == 1
+
+
+def test_the_answering_sentence_is_quoted_with_its_marker():
+    text = _generate().text
+    assert "Produce an after-action report within 30 days of every exercise [1]." in text
+
+
+def test_lead_names_the_subject_of_the_question():
+    lead = _generate().text.split("\n\n")[0]
+    assert "an after-action report" in lead
+    assert not MARKER.search(lead)
+
+
+def test_markdown_noise_is_never_quoted():
+    raw = (LIBRARY / TESTING).read_text(encoding="utf-8")
+    source = SourceText(1, "Testing and Exercises", raw + "\n\n| a | b |\n|---|---|\n| 1 | 2 |\n")
+    text = _generate(sources=[source]).text
+    assert "Sample content" not in text and "regulatory text" not in text
+    assert "\n#" not in text and "|---" not in text
+
+
+def test_list_items_are_quoted_with_their_introduction():
+    text = _generate("What should the after-action report include?").text
+    assert "The report should include: the objectives and whether each was met" in text
+
+
+def test_advisory_ends_with_a_what_to_do_list_with_markers():
+    text = _generate("How should we run exercises so that findings actually get fixed?",
+                     mode="advisory").text
+    head, steps = text.split("**What to do**\n")
+    items = steps.splitlines()
+    assert 1 <= len(items) <= 5
+    assert all(item.startswith("- ") and MARKER.search(item) for item in items)
+
+
+def test_compliance_has_no_what_to_do_list_and_cites_at_least_as_much():
+    compliance = _generate(mode="compliance").text
+    advisory = _generate(mode="advisory").text
+    assert "What to do" not in compliance
+    quoted_advisory = advisory.split("**What to do**")[0]
+    assert len(MARKER.findall(compliance)) >= len(MARKER.findall(quoted_advisory))
+
+
+def test_short_follow_up_borrows_the_previous_question():
+    follow_up = "And by when?"
+    history = [Turn("user", "What must an after-action report include?"),
+               Turn("assistant", "The report should include ... [1].")]
+    alone = _generate(follow_up).text
+    with_history = _generate(follow_up, history=history).text
+    assert alone.startswith("None of the retrieved passages")
+    assert "within 30 days" in with_history
+    assert "after-action report" in with_history.split("\n\n")[0]
+
+
+def test_without_any_overlap_it_quotes_the_opening_of_the_top_source():
+    text = _generate("Quantum cryptography?").text
+    assert text.startswith("None of the retrieved passages addresses")
+    assert set(MARKER.findall(text)) == {"1"}
+
+
+@pytest.mark.parametrize("mode", ["compliance", "advisory"])
+def test_no_sources_gives_a_sensible_text_without_markers(mode):
+    generation = _generate(mode=mode, sources=[])
+    assert "nothing to quote" in generation.text
+    assert not MARKER.search(generation.text)
+    assert len(generation.suggestions) == 3
+
+
+def test_usage_counts_question_sources_history_and_output():
+    generation = _generate()
+    longer = _generate(history=[Turn("user", "Earlier question " * 30)])
+    assert generation.usage.output_tokens == approximate_tokens(generation.text) > 0
+    assert generation.usage.input_tokens > sum(len(s.text.split()) for s in SOURCES)
+    assert longer.usage.input_tokens == generation.usage.input_tokens + 80
+    assert approximate_tokens("one two three") == 4
+
+
+@pytest.mark.parametrize("mode", ["compliance", "advisory"])
+def test_stream_deltas_join_to_the_generated_text_and_end_with_one_finish(mode):
+    provider = ExtractiveProvider()
+    events = list(provider.stream(_request(mode=mode)))
+    generation = provider.generate(_request(mode=mode))
+    deltas, finish = events[:-1], events[-1]
+    assert len(deltas) > 3 and all(isinstance(d, TextDelta) for d in deltas)
+    assert "".join(d.text for d in deltas) == generation.text
+    assert isinstance(finish, Finish)
+    assert finish.usage == generation.usage and finish.suggestions == generation.suggestions
+
+
+def test_stream_delay_spaces_the_deltas():
+    request = _request(options={"stream_delay": 0.02})
+    started = time.perf_counter()
+    stream = ExtractiveProvider().stream(request)
+    next(stream)
+    first_at = time.perf_counter() - started
+    count = 1 + sum(1 for event in stream if isinstance(event, TextDelta))
+    total = time.perf_counter() - started
+    assert first_at < 0.02 <= total
+    assert total >= 0.02 * (count - 1) * 0.9
+
+
+def test_constructor_delay_is_used_when_options_have_none():
+    provider = ExtractiveProvider(delay=0.01)
+    started = time.perf_counter()
+    events = list(provider.stream(_request()))
+    assert time.perf_counter() - started >= 0.01 * (len(events) - 2) * 0.9
+
+
+# --- suggestions ---------------------------------------------------------------------------
+
+
+def test_suggestions_are_three_distinct_questions_other_than_the_one_asked():
+    generation = _generate()
+    assert len(generation.suggestions) == 3
+    assert len(set(generation.suggestions)) == 3
+    assert all(s.endswith("?") for s in generation.suggestions)
+    assert QUESTION not in generation.suggestions
+
+
+def test_suggestions_come_from_the_sources_headings():
+    answer = _generate().text
+    suggestions = suggest(QUESTION, SOURCES, answer)
+    assert any("Testing and Exercises" in s or "Business Impact Analysis" in s
+               for s in suggestions)
+    assert suggest(QUESTION, SOURCES, answer) == suggestions
+
+
+def test_suggestions_skip_the_question_itself_and_respect_the_limit():
+    sources = [SourceText(1, "Testing and Exercises", "Test often. Test well.", "Annual Test Plan")]
+    asked = "What are the key points of the Testing and Exercises guidance?"
+    suggestions = suggest(asked, sources, "[1]", limit=5)
+    assert asked not in suggestions and len(suggestions) == 5
+    assert suggest(asked, sources, "", limit=0) == []
+
+
+def test_suggestions_without_sources_still_make_questions():
+    suggestions = suggest("How long must batch records be retained?", [], "")
+    assert len(suggestions) == 3 and all(s.endswith("?") for s in suggestions)
+    assert any("batch records" in s for s in suggestions)
+
+
+# --- text helpers --------------------------------------------------------------------------
+
+
+def test_stemmer_matches_inflections():
+    assert stem("tests") == stem("testing") == stem("tested") == stem("test")
+    assert stem("policies") == stem("policy")
+    assert stem("required") == stem("requires") == stem("require")
+
+
+@pytest.mark.parametrize("question, subject", [
+    ("How often must the business impact analysis be reviewed?", "the business impact analysis"),
+    ("What is the deadline to respond to a subject access request?",
+     "the deadline to respond to a subject access request"),
+    ("We plan to move to the cloud; how should we approach the exit strategy?",
+     "the exit strategy"),
+    ("and how often?", ""),
+])
+def test_question_subject(question, subject):
+    assert question_subject(question) == subject
