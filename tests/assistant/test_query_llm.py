@@ -1,0 +1,94 @@
+"""POST /v1/query/ with an LLM model (OpenAI-compatible, the SDK's real HTTP layer against a
+mocked transport): the prompt carries the numbered sources and earlier turns, the answer's
+markers are post-checked, cited sources come first, an upstream failure is a 500 + refund."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from assistant import pipeline
+from assistant.models import AIModel, Message
+from assistant.providers import get_provider
+from billing.models import Reservation
+from tests.assistant.conftest import ask, balance
+
+
+class Upstream:
+    def __init__(self, respond) -> None:
+        self.respond, self.bodies = respond, []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.bodies.append(json.loads(request.content))
+        return self.respond(request)
+
+
+def completion(text: str) -> httpx.Response:
+    return httpx.Response(200, json={
+        "id": "c1", "object": "chat.completion", "created": 1, "model": "local-model",
+        "choices": [{"index": 0, "finish_reason": "stop",
+                     "message": {"role": "assistant", "content": text}}],
+        "usage": {"prompt_tokens": 321, "completion_tokens": 45, "total_tokens": 366}})
+
+
+@pytest.fixture
+def llm(settings, monkeypatch, library):
+    settings.EGRET_PROVIDER_MAX_RETRIES = 0
+    AIModel.objects.create(id="local-llm", name="Local", provider="openai",
+                           provider_model="local-model", tier="standard", credits_per_query=2,
+                           options={"base_url": "http://llm.internal/v1"},
+                           input_usd_per_mtok=1, output_usd_per_mtok=2)
+
+    def install(respond) -> Upstream:
+        upstream = Upstream(respond)
+        client = httpx.Client(transport=httpx.MockTransport(upstream))
+        monkeypatch.setattr(pipeline, "get_provider",
+                            lambda name: get_provider(name, http_client=client))
+        return upstream
+
+    return install
+
+
+def test_llm_answer_is_post_checked_and_cited_sources_come_first(api, org, llm):
+    upstream = llm(lambda request: completion(
+        "Test the plan every year [2]. Ignore [7].\n\nFOLLOW-UP QUESTIONS:\n"
+        "- Who signs off the results?\n- What counts as full-scale?\n- Where are reports kept?"))
+    before = balance(org)
+    response = ask(api, query="How often must we test the business continuity plan and "
+                              "review the business impact analysis?", model="local-llm")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["response"] == "Test the plan every year [1]. Ignore."
+    assert body["sources"][0]["title"] == "Continuity Testing"  # was [2]: cited, so first
+    assert body["suggestions"] == ["Who signs off the results?", "What counts as full-scale?",
+                                   "Where are reports kept?"]
+    assert (body["input_tokens"], body["output_tokens"]) == (321, 45)
+    assert body["cost_usd"] == pytest.approx((321 * 1 + 45 * 2) / 1_000_000)
+    assert body["credits_used"] == 2 and balance(org) == before - 2
+    sent = upstream.bodies[0]
+    assert sent["model"] == "local-model"
+    assert sent["messages"][0]["role"] == "system" and "[n]" in sent["messages"][0]["content"]
+    assert "[1]" in sent["messages"][-1]["content"] and "[2]" in sent["messages"][-1]["content"]
+
+
+def test_llm_receives_the_earlier_turns(api, org, llm):
+    upstream = llm(lambda request: completion("Once a year [1]."))
+    session_id = ask(api, model="local-llm").json()["session_id"]
+    ask(api, query="And who approves the business impact analysis?", session_id=session_id,
+        model="local-llm")
+    roles = [m["role"] for m in upstream.bodies[1]["messages"]]
+    assert roles == ["system", "user", "assistant", "user"]
+    assert upstream.bodies[1]["messages"][1]["content"] == (
+        "How often must we review the business impact analysis?")
+
+
+def test_upstream_failure_is_500_and_refunded(api, org, llm):
+    llm(lambda request: httpx.Response(503, json={"error": {"message": "overloaded"}}))
+    before = balance(org)
+    response = ask(api, model="local-llm")
+    assert response.status_code == 500 and "overloaded" not in response.json()["detail"]
+    assert balance(org) == before
+    assert Reservation.objects.get(organization=org).status == "refunded"
+    assert not Message.objects.exists()
