@@ -61,7 +61,11 @@ def test_llm_answer_is_post_checked_and_cited_sources_come_first(api, org, llm):
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["response"] == "Test the plan every year [1]. Ignore."
-    assert body["sources"][0]["title"] == "Continuity Testing"  # was [2]: cited, so first
+    prompt = upstream.bodies[0]["messages"][-1]["content"]
+    second = next(line for line in prompt.splitlines() if line.startswith("[2] "))
+    assert second[4:].startswith(body["sources"][0]["title"])  # was [2]: cited, so first
+    first = next(line for line in prompt.splitlines() if line.startswith("[1] "))
+    assert first[4:].startswith(body["sources"][1]["title"])  # uncited, so after
     assert body["suggestions"] == ["Who signs off the results?", "What counts as full-scale?",
                                    "Where are reports kept?"]
     assert (body["input_tokens"], body["output_tokens"]) == (321, 45)
