@@ -8,6 +8,7 @@ from django.http import HttpRequest
 
 from billing import services as billing_services
 from billing.models import Plan
+from core.models import User, normalize_email
 from knowledge.models import Domain
 from organizations import services
 from organizations.models import ApiKey, Membership, Organization
@@ -39,6 +40,27 @@ class OrganizationForm(forms.ModelForm):
         return value
 
 
+class OrganizationAddForm(forms.ModelForm):
+    """A new organization goes through `organization_create`, like `org_create` and the API:
+    an owner (created with an unusable password when the email is new), a plan and the first
+    period's credits."""
+
+    owner_email = forms.EmailField(help_text="The owner; a new email creates the user "
+                                             "(they set a password through a reset).")
+    plan_choice = forms.ModelChoiceField(queryset=Plan.objects.all(), to_field_name="slug",
+                                         label="Plan")
+
+    class Meta:
+        model = Organization
+        fields = ("name", "slug")
+
+    def clean_slug(self) -> str:
+        slug = self.cleaned_data.get("slug", "")
+        if Organization.objects.filter(slug=slug).exists():
+            raise forms.ValidationError("An organization with this slug already exists.")
+        return slug
+
+
 class OrganizationActionForm(ActionForm):
     amount = forms.IntegerField(required=False, help_text="credits (negative = adjustment)")
     memo = forms.CharField(required=False, max_length=500)
@@ -57,9 +79,37 @@ class OrganizationAdmin(admin.ModelAdmin):
     readonly_fields = ("id", "plan", "created_at", "updated_at")
     inlines = [MembershipInline]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        # New organizations need an owner and a credit account: `org_create` or the API.
-        return False
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = OrganizationAddForm
+            kwargs["fields"] = ("name", "slug", "owner_email", "plan_choice")
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request: HttpRequest, obj: Organization | None = None):
+        if obj is None:
+            return ("name", "slug", "owner_email", "plan_choice")
+        return super().get_fields(request, obj)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Organization | None = None):
+        return () if obj is None else self.readonly_fields
+
+    def get_inlines(self, request: HttpRequest, obj: Organization | None):
+        return [] if obj is None else self.inlines
+
+    def save_model(self, request: HttpRequest, obj: Organization, form, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        email = normalize_email(form.cleaned_data["owner_email"])
+        owner = User.objects.filter(email=email).first() or User.objects.create_user(email)
+        created = services.organization_create(owner=owner, name=obj.name, slug=obj.slug,
+                                               plan_slug=form.cleaned_data["plan_choice"].slug)
+        obj.pk, obj.plan, obj._state.adding = created.pk, created.plan, False
+        obj.created_at, obj.updated_at = created.created_at, created.updated_at
+
+    def save_related(self, request, form, formsets, change) -> None:
+        if change:
+            super().save_related(request, form, formsets, change)
 
     @admin.action(description="Grant credits (fill in amount and memo)")
     def grant_credits(self, request: HttpRequest, queryset: QuerySet[Organization]) -> None:

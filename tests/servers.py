@@ -31,7 +31,7 @@ def free_port() -> int:
 class ServedApp:
     def __init__(self, tmp_path: Path, *, setup_code: str = "", workers: int = 1,
                  threads: int = 4, database_url: str | None = None, env: dict | None = None,
-                 library: bool = True) -> None:
+                 library: bool = True, collectstatic: bool = False) -> None:
         self.tmp_path = tmp_path
         self.setup_code = setup_code
         self.workers, self.threads = workers, threads
@@ -40,6 +40,7 @@ class ServedApp:
         self.database_url = database_url or self._new_database()
         self.extra_env = env or {}
         self.library = library
+        self.collectstatic = collectstatic
         self.process: subprocess.Popen | None = None
         self.api_key = ""
 
@@ -81,6 +82,8 @@ class ServedApp:
 
     def prepare(self) -> None:
         self.manage("migrate", "--noinput", "-v", "0")
+        if self.collectstatic:
+            self.manage("collectstatic", "--noinput", "-v", "0")
         output = self.manage("egret_demo", *([] if self.library else ["--no-library"]))
         self.api_key = re.search(r"Demo API key:\s+(\S+)", output).group(1)
         if self.setup_code:

@@ -82,3 +82,30 @@ def test_admin_rejects_unknown_allowed_domain(staff, org):
 def test_admin_has_no_delete_for_keys_or_plans(staff, org, make_key):
     key, _ = make_key(org)
     assert staff.get(f"/admin/organizations/apikey/{key.pk}/delete/").status_code == 403
+
+
+def test_admin_creates_an_organization_with_owner_plan_and_credits(staff, db):
+    from billing.models import CreditAccount, LedgerEntry
+    from organizations.models import Membership, Organization
+
+    assert staff.get("/admin/organizations/organization/add/").status_code == 200
+    response = staff.post("/admin/organizations/organization/add/", {
+        "name": "Globex", "slug": "globex", "owner_email": "Hank@Globex.example",
+        "plan_choice": "professional"}, follow=True)
+    assert response.status_code == 200
+    organization = Organization.objects.get(slug="globex")
+    assert organization.plan.slug == "professional"
+    owner = Membership.objects.get(organization=organization)
+    assert owner.role == "owner" and owner.user.email == "hank@globex.example"
+    assert CreditAccount.objects.get(organization=organization).balance == 20000
+    assert LedgerEntry.objects.get(organization=organization).kind == "monthly_grant"
+
+
+def test_admin_refuses_a_taken_slug(staff, org):
+    from organizations.models import Organization
+
+    response = staff.post("/admin/organizations/organization/add/", {
+        "name": "Acme again", "slug": "acme", "owner_email": "x@example.com",
+        "plan_choice": "starter"})
+    assert response.status_code == 200 and "already exists" in response.content.decode()
+    assert Organization.objects.count() == 1
