@@ -17,8 +17,10 @@ keeps it). PostgreSQL only (stored tsvector + GIN). Embeddings are switched off
   2. queries  2-5 seeded terms per query, filters domain + category + organization,
               scope "all", limit 5. Per query, after a warm-up pass, interleaved:
                 search   knowledge.retrieval.search(): the real call, hydration included
-                lexical  retrieval._filters() + retrieval._postgres(..., 50): its one SQL query
-                raw      the same SQL text on a plain cursor: the physical baseline
+                lexical  retrieval._filters() + retrieval._postgres(..., 50): its SQL (AND, then
+                         two-of-the-terms, then OR, each only when the one before is short)
+                raw      the OR statement alone on a plain cursor: what every query cost before
+                         the stepwise relaxation, the baseline of the ratio
                 raw-and  for comparison only: that SQL with websearch's implicit AND kept
                          (no ' & ' -> ' | ' relaxation), to size the cost of OR matching
   3. ingest   Markdown (1,500 words, 3 "pages" of 500 words) and 5-page PDFs (400 words per
@@ -203,7 +205,7 @@ RAW_SQL = (
     "SELECT c.id, ts_rank_cd('{0.1, 0.2, 0.4, 1.0}', c.search_vector, q.query, 32) AS rank "
     "FROM knowledge_chunk c, q WHERE q.query::text <> '' AND c.search_vector @@ q.query "
     "AND {where} ORDER BY rank DESC, c.id LIMIT %s"
-)  # copied from knowledge.retrieval._postgres
+)  # knowledge.retrieval's last ("any") step, as one statement
 RAW_AND_SQL = RAW_SQL.replace(
     "to_tsquery(%s::regconfig, replace(websearch_to_tsquery(%s::regconfig, %s)::text, "
     "' & ', ' | '))", "websearch_to_tsquery(%s::regconfig, %s)")

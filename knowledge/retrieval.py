@@ -108,23 +108,42 @@ def _lexical(query: str, where: str, params: list, limit: int) -> list[tuple[int
 
 def _postgres(query: str, where: str, params: list, limit: int) -> list[tuple[int, float]]:
     # websearch_to_tsquery parses what people type (quotes, -, or). Passages holding every
-    # term come first; only when they are fewer than `limit` is the query relaxed to any
-    # term (OR), so a passage that answers with other words still ranks. Trying AND first
-    # keeps the common case fast: ts_rank_cd has to score every match, and OR matches a large
-    # share of a big corpus (docs/benchmarks.md). Normalisation 32 maps the rank into 0..1.
-    strict = _postgres_ranked(query, where, params, limit, relaxed=False)
-    if len(strict) >= limit:
-        return strict
-    seen = {pk for pk, _ in strict}
-    relaxed = _postgres_ranked(query, where, params, limit, relaxed=True)
-    return strict + [(pk, rank) for pk, rank in relaxed if pk not in seen][:limit - len(strict)]
+    # term come first; when they are fewer than `limit` the query is relaxed step by step:
+    # passages holding at least two of the terms, then any term (OR). ts_rank_cd has to
+    # score every match, and OR matches a large share of a big corpus while "two of the
+    # terms" matches far fewer, so each step is only taken when the one before came up short
+    # (docs/benchmarks.md). Normalisation 32 maps the rank into 0..1.
+    ranked: list[tuple[int, float]] = []
+    stages = ("all", "pairs", "any") if _plain(query) else ("all", "any")
+    for stage in stages:
+        seen = {pk for pk, _ in ranked}
+        found = _postgres_ranked(query, where, params, limit, stage=stage)
+        ranked += [(pk, rank) for pk, rank in found if pk not in seen][:limit - len(ranked)]
+        if len(ranked) >= limit:
+            break
+    return ranked
+
+
+def _plain(query: str) -> bool:
+    """No quotes, exclusions or "or": the terms can be recombined freely."""
+    return not re.search(r'["]|(^|\s)-\w|\bor\b', query, flags=re.IGNORECASE)
+
+
+# The tsquery of each stage, from (config, query) parameters.
+_STAGES = {
+    "all": ("websearch_to_tsquery(%s::regconfig, %s)", 2),
+    "pairs": ("(SELECT coalesce(string_agg(quote_literal(a.l) || ' & ' || quote_literal(b.l), "
+              "' | '), '')::tsquery FROM (SELECT DISTINCT unnest(tsvector_to_array("
+              "to_tsvector(%s::regconfig, %s))) AS l) a JOIN (SELECT DISTINCT unnest("
+              "tsvector_to_array(to_tsvector(%s::regconfig, %s))) AS l) b ON a.l < b.l)", 4),
+    "any": ("to_tsquery(%s::regconfig, replace(websearch_to_tsquery(%s::regconfig, %s)::text, "
+            "' & ', ' | '))", 3),
+}
 
 
 def _postgres_ranked(query: str, where: str, params: list, limit: int, *,
-                     relaxed: bool) -> list[tuple[int, float]]:
-    tsquery = "websearch_to_tsquery(%s::regconfig, %s)"
-    if relaxed:
-        tsquery = f"to_tsquery(%s::regconfig, replace({tsquery}::text, ' & ', ' | '))"
+                     stage: str) -> list[tuple[int, float]]:
+    tsquery, arity = _STAGES[stage]
     sql = (
         f"WITH q AS (SELECT {tsquery} AS query) "
         "SELECT c.id, ts_rank_cd('{0.1, 0.2, 0.4, 1.0}', c.search_vector, q.query, 32) AS rank "
@@ -132,9 +151,10 @@ def _postgres_ranked(query: str, where: str, params: list, limit: int, *,
         f"AND {where} ORDER BY rank DESC, c.id LIMIT %s"
     )
     config = settings.EGRET_SEARCH_CONFIG
-    config_params = [config, config, query] if relaxed else [config, query]
+    stage_params = {2: [config, query], 3: [config, config, query],
+                    4: [config, query, config, query]}[arity]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*config_params, *params, limit])
+        cursor.execute(sql, [*stage_params, *params, limit])
         return [(pk, float(rank)) for pk, rank in cursor.fetchall()]
 
 
