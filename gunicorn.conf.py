@@ -1,7 +1,9 @@
 """gunicorn settings for Egret. Every value can be overridden with the env var named beside it."""
 
+import glob
 import multiprocessing
 import os
+from pathlib import Path
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 # gthread: a streaming answer holds a thread, not a whole worker process.
@@ -15,7 +17,13 @@ keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", 5))
 # Recycle workers now and then so a slow leak can never grow without bound.
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", 2000))
 max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", 200))
-accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-") or None  # "" turns it off
+# Same rule as egret/settings.py: LOG_FORMAT, else JSON unless DEBUG.
+_debug = os.environ.get("DEBUG", "").strip().lower() in {"1", "true", "yes", "on"}
+_log_format = (os.environ.get("LOG_FORMAT", "").strip().lower()
+              or ("plain" if _debug else "json"))
+# The app writes one `egret.request` line per request (request id, status, latency, who), so
+# gunicorn's own access log is off by default with JSON logs; "-" turns it on, "" off.
+accesslog = os.environ.get("GUNICORN_ACCESSLOG", "" if _log_format == "json" else "-") or None
 errorlog = "-"
 # Request id (set by the app on every response) and latency in microseconds.
 access_log_format = (
@@ -23,3 +31,38 @@ access_log_format = (
 )
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 wsgi_app = "egret.wsgi:application"
+
+if _log_format == "json":
+    # gunicorn's own lines (boot, worker exits, timeouts) as JSON too, like the app's.
+    _stream = {"class": "logging.StreamHandler", "formatter": "json"}
+    logconfig_dict = {
+        "formatters": {"json": {"()": "core.logging.JSONFormatter"}},
+        "handlers": {"stderr": {**_stream, "stream": "ext://sys.stderr"},
+                     "stdout": {**_stream, "stream": "ext://sys.stdout"},
+                     "off": {"class": "logging.NullHandler"}},
+        "root": {"level": "INFO", "handlers": ["stderr"]},
+        "loggers": {
+            "gunicorn.error": {"level": "INFO", "handlers": ["stderr"], "propagate": False},
+            "gunicorn.access": {"level": "INFO", "handlers": ["stdout" if accesslog else "off"],
+                                "propagate": False},
+        },
+    }
+
+# Prometheus metrics summed across workers (core/metrics.py): every worker writes its values
+# under this directory, emptied when gunicorn starts so counters begin at zero.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    _var_dir = Path(os.environ.get("EGRET_VAR_DIR", Path(__file__).resolve().parent / "var"))
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_var_dir / "prometheus")
+
+
+def on_starting(server):
+    directory = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in glob.glob(str(directory / "*.db")):
+        os.remove(stale)
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

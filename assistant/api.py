@@ -5,11 +5,12 @@ from typing import Iterator
 
 from django.http import HttpResponse, StreamingHttpResponse
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema_view
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from assistant import pipeline, selectors, services
+from assistant import pipeline, schema, selectors, services
 from assistant.serializers import (AIModelSerializer, ExportQuerySerializer,
                                    MessageSerializer, QueryRequestSerializer,
                                    RecentQuerySerializer, RenameSerializer, SessionSerializer)
@@ -23,6 +24,7 @@ NO_EXPORT = "Your plan does not include session export."
 
 
 class ModelListView(OrganizationScopedView):
+    @schema.model_list
     def get(self, request: Request) -> Response:
         plan = self.acting(request).organization.plan
         return Response(AIModelSerializer(selectors.models_active(), many=True,
@@ -37,6 +39,7 @@ class QueryView(OrganizationScopedView):
     throttle_classes = [QueryRateThrottle]
 
     @idempotency.idempotent
+    @schema.query
     def post(self, request: Request) -> Response:
         data = validated(QueryRequestSerializer, request.data)
         query = pipeline.query_prepare(self.acting(request), data)
@@ -72,6 +75,7 @@ def recorded(record, events: Iterator[dict]) -> Iterator[dict]:
 
 
 class SessionRecentView(OrganizationScopedView):
+    @schema.session_recent
     def get(self, request: Request) -> Response:
         params = validated(RecentQuerySerializer, request.query_params.dict())
         sessions = selectors.sessions_recent(self.acting(request).organization,
@@ -80,27 +84,32 @@ class SessionRecentView(OrganizationScopedView):
 
 
 class SessionDetailView(OrganizationScopedView):
+    @schema.session_detail
     def get(self, request: Request, session_id: str) -> Response:
         session = selectors.session_get(self.acting(request).organization, session_id)
         return Response(SessionSerializer(session).data)
 
+    @schema.session_delete
     def delete(self, request: Request, session_id: str) -> Response:
         session = selectors.session_get(self.acting(request).organization, session_id)
         services.session_delete(session)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+@extend_schema_view(delete=schema.session_delete_alias)
 class SessionDeleteView(SessionDetailView):
     http_method_names = ["delete", "options"]
 
 
 class SessionMessagesView(OrganizationScopedView):
+    @schema.session_messages
     def get(self, request: Request, session_id: str) -> Response:
         session = selectors.session_get(self.acting(request).organization, session_id)
         return Response(MessageSerializer(selectors.messages_of(session), many=True).data)
 
 
 class SessionRenameView(OrganizationScopedView):
+    @schema.session_rename
     def post(self, request: Request, session_id: str) -> Response:
         session = selectors.session_get(self.acting(request).organization, session_id)
         data = validated(RenameSerializer, request.data)
@@ -109,6 +118,7 @@ class SessionRenameView(OrganizationScopedView):
 
 
 class SessionExportView(OrganizationScopedView):
+    @schema.session_export
     def get(self, request: Request, session_id: str) -> HttpResponse:
         organization = self.acting(request).organization
         session = selectors.session_get(organization, session_id)

@@ -220,10 +220,12 @@ class Answering:
                 billing.credits_settle(self.reservation, message_id=self.message_id,
                                        session_id=self.session_id)
         total_ms = ms_since(self.started)
-        logger.info("query answered", extra={"event": "query", "model": query.model.id,
-                                             "credits": credits, "retrieval_ms":
-                                             self.retrieval_ms, "generation_ms": generation_ms,
-                                             "total_ms": total_ms, "mode": self.mode})
+        logger.info("query answered", extra={
+            "event": "query", "organization": query.acting.organization.slug,
+            "model": query.model.id, "stream": query.stream, "mode": self.mode,
+            "insufficient_context": insufficient, "credits": credits,
+            "retrieval_ms": self.retrieval_ms, "generation_ms": generation_ms,
+            "total_ms": total_ms})
         return {
             "session_id": str(self.session_id), "message_id": str(self.message_id),
             "response": text, "sources": sources, "suggestions": suggestions,
@@ -242,6 +244,10 @@ class Answering:
             return
         try:
             billing.credits_refund(reservation, memo=memo)
+            logger.warning("query failed", extra={
+                "event": "query_failed", "organization": self.query.acting.organization.slug,
+                "model": self.query.model.id, "stream": self.query.stream, "mode": self.mode,
+                "reason": memo, "credits": 0, "total_ms": ms_since(self.started)})
         except billing.ReservationFinished:
             pass  # the sweeper got there first
 

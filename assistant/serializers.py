@@ -1,28 +1,46 @@
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from assistant.models import AIModel, ChatSession, Message
+from core.schema import documented_json
 
 MODES = ("compliance", "advisory", "auto")
 SCOPES = ("all", "public", "private")
 MAX_QUERY_CHARS = 4000
 
 
+# Shape only (API.md 7); lookups and permissions come after, in the contract's order. Fields
+# are declared in the order their 400s are reported. (A comment, not a docstring: the OpenAPI
+# document would publish a docstring, as "QueryRequest".)
+@extend_schema_serializer(component_name="Query")
 class QueryRequestSerializer(serializers.Serializer):
-    """Shape only (API.md 7); lookups and permissions come after, in the contract's order.
-    Fields are declared in the order their 400s are reported."""
-
-    query = serializers.CharField(max_length=MAX_QUERY_CHARS, trim_whitespace=True)
-    domain = serializers.CharField(max_length=100)
-    category = serializers.CharField(max_length=100)
-    mode = serializers.ChoiceField(choices=MODES)
-    model = serializers.CharField(max_length=100, required=False)
-    model_id = serializers.CharField(max_length=100, required=False)
-    stream = serializers.BooleanField(required=False, default=False)
-    session_id = serializers.UUIDField(required=False, allow_null=True)
-    knowledge_scope = serializers.ChoiceField(choices=SCOPES, required=False, default="all")
-    max_sources = serializers.IntegerField(min_value=1, max_value=20, required=False, default=5)
+    query = serializers.CharField(max_length=MAX_QUERY_CHARS, trim_whitespace=True,
+                                  help_text="The question.")
+    domain = serializers.CharField(max_length=100, help_text="A domain slug.")
+    category = serializers.CharField(max_length=100, help_text="A category code of `domain`.")
+    mode = serializers.ChoiceField(
+        choices=MODES, help_text="`compliance`: closest to the sources, most citations; "
+                                 "`advisory`: interpretive guidance; `auto`: the service "
+                                 "classifies the question and picks one.")
+    model = serializers.CharField(max_length=100, required=False,
+                                  help_text="A model id from GET /v1/models/ (default model "
+                                            "when absent).")
+    model_id = serializers.CharField(max_length=100, required=False,
+                                     help_text="Same as `model`; send one of the two.")
+    stream = serializers.BooleanField(required=False, default=False,
+                                      help_text="true: answer as an NDJSON stream.")
+    session_id = serializers.UUIDField(required=False, allow_null=True,
+                                       help_text="Continue this session (same domain and "
+                                                 "category).")
+    knowledge_scope = serializers.ChoiceField(
+        choices=SCOPES, required=False, default="all",
+        help_text="`all`: the library and the organization's documents; `public`: the "
+                  "library; `private`: the organization's documents (needs `kb_status` "
+                  "`active`).")
+    max_sources = serializers.IntegerField(min_value=1, max_value=20, required=False, default=5,
+                                           help_text="Most passages to retrieve and cite.")
 
     def validate_query(self, value: str) -> str:
         if "\x00" in value:
@@ -64,8 +82,29 @@ class SessionSerializer(serializers.ModelSerializer):
                   "category_name", "created_at", "last_activity_at", "message_count"]
 
 
+class SourceSerializer(serializers.Serializer):
+    """A passage an answer cites."""
+
+    # The shape of pipeline.source_dict: `sources` in answers, stream events, stored messages.
+    id = serializers.IntegerField(help_text="The passage's id.")
+    document_id = serializers.UUIDField()
+    uri = serializers.CharField(help_text="egret://documents/<document_id>#chunk-<n>")
+    filename = serializers.CharField()
+    title = serializers.CharField()
+    section = serializers.CharField(help_text="The heading the passage sits under, or \"\".")
+    page = serializers.IntegerField(allow_null=True, help_text="PDF page, else null.")
+    excerpt = serializers.CharField()
+    score = serializers.FloatField(min_value=0, max_value=1, help_text="Relevance, 0..1.")
+    download_url = serializers.CharField()
+    scope = serializers.ChoiceField(choices=["public", "private"],
+                                    help_text="public: the library; private: the "
+                                              "organization's own documents.")
+
+
 class MessageSerializer(serializers.ModelSerializer):
     bedrock_model_id = serializers.CharField(source="model")
+    sources = documented_json(SourceSerializer(many=True),
+                              help_text="The passages the answer cites; [] on questions.")
 
     class Meta:
         model = Message

@@ -7,7 +7,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing import selectors, services
+from billing import schema, selectors, services
 from billing.serializers import LedgerEntrySerializer, PlanSerializer, UsageQuerySerializer
 from core.api import NewestFirstPagination, OrganizationScopedView, validated
 from core.exceptions import FieldError
@@ -17,11 +17,13 @@ class PlanListView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
+    @schema.plan_list
     def get(self, request: Request) -> Response:
         return Response(PlanSerializer(selectors.plans_public(), many=True).data)
 
 
 class SubscriptionView(OrganizationScopedView):
+    @schema.subscription
     def get(self, request: Request) -> Response:
         organization = self.acting(request).organization
         services.ensure_current_period(organization)
@@ -37,6 +39,7 @@ class SubscriptionView(OrganizationScopedView):
 
 
 class UsageView(OrganizationScopedView):
+    @schema.usage
     def get(self, request: Request) -> Response:
         organization = self.acting(request).organization
         params = validated(UsageQuerySerializer, request.query_params.dict())
@@ -51,6 +54,7 @@ class UsageView(OrganizationScopedView):
 
 
 class LedgerView(OrganizationScopedView):
+    @schema.ledger
     def get(self, request: Request) -> Response:
         acting = self.acting(request)
         if not acting.is_api_key:

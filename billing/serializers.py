@@ -1,3 +1,4 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from billing.models import LedgerEntry, Plan
@@ -19,6 +20,16 @@ class PlanSerializer(serializers.ModelSerializer):
         ]
 
 
+class LedgerActorSerializer(serializers.Serializer):
+    """Who caused a ledger entry: a person or an API key."""
+
+    type = serializers.ChoiceField(choices=["user", "api_key"])
+    id = serializers.UUIDField()
+    email = serializers.EmailField(required=False, help_text="People only.")
+    key_prefix = serializers.CharField(required=False, help_text="API keys only.")
+    name = serializers.CharField(required=False, help_text="API keys only.")
+
+
 class LedgerEntrySerializer(serializers.ModelSerializer):
     actor = serializers.SerializerMethodField()
     reservation_id = serializers.UUIDField(allow_null=True)
@@ -29,6 +40,7 @@ class LedgerEntrySerializer(serializers.ModelSerializer):
                   "reservation_id", "session_id", "message_id", "model", "domain",
                   "idempotency_key", "memo"]
 
+    @extend_schema_field(LedgerActorSerializer(allow_null=True))
     def get_actor(self, entry: LedgerEntry) -> dict | None:
         if entry.actor_api_key_id:
             key = entry.actor_api_key

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -85,6 +87,16 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, exceptions.ValidationError):
         set_rollback()
         return Response(validation_body(exc.detail), status=exc.status_code)
+
+    if isinstance(exc, SuspiciousOperation):
+        # Django's guards on the request itself, met while DRF reads the body (which happens
+        # inside the view, so Django's own 400 handling never sees them): client errors.
+        set_rollback()
+        if isinstance(exc, RequestDataTooBig):
+            limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+            return Response({"detail": f"The request body is larger than the {limit}-byte "
+                                       "limit.", "code": "payload_too_large"}, status=413)
+        return Response({"detail": "Bad request.", "code": "bad_request"}, status=400)
 
     response = drf_exception_handler(exc, context)
     if response is not None:

@@ -63,6 +63,8 @@ def acting_context(request: Request, slug: str | None = None) -> Acting:
         return cached
     acting = _resolve(request, slug)
     request._egret_acting = acting
+    # On the HttpRequest too: the request's log line (core.middleware) names the organization.
+    getattr(request, "_request", request)._egret_acting = acting
     return acting
 
 

@@ -7,13 +7,18 @@ from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.urls import Resolver404, resolve
 from django.utils import timezone
+from drf_spectacular.renderers import (OpenApiJsonRenderer, OpenApiJsonRenderer2,
+                                       OpenApiYamlRenderer, OpenApiYamlRenderer2)
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework import status
 from rest_framework.permissions import AllowAny
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt import views as jwt_views
 
+from core import schema
 from core.api import validated
 from core.authentication import ApiKeyPrincipal
 from core.exceptions import Forbidden
@@ -32,6 +37,7 @@ class HealthView(APIView):
     permission_classes = [AllowAny]
     throttle_classes: list = []
 
+    @schema.health
     def get(self, request: Request) -> Response:
         healthy, body = health_report()
         return Response(body, status=200 if healthy else 503, headers={"Cache-Control": "no-store"})
@@ -74,12 +80,17 @@ class LoginView(jwt_views.TokenObtainPairView):
     serializer_class = EmailTokenObtainPairSerializer
     throttle_classes = [LoginIPRateThrottle, LoginEmailRateThrottle]
 
+    @schema.login
+    def post(self, request: Request, *args, **kwargs) -> Response:
+        return super().post(request, *args, **kwargs)
+
 
 class RegisterView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
     throttle_classes = [LoginIPRateThrottle]
 
+    @schema.register
     def post(self, request: Request) -> Response:
         if not settings.EGRET_ALLOW_SIGNUP:
             raise Forbidden("Sign-up is disabled on this server; ask an operator for an account.")
@@ -89,6 +100,7 @@ class RegisterView(APIView):
 
 
 class MeView(APIView):
+    @schema.me
     def get(self, request: Request) -> Response:
         principal = request.user
         if isinstance(principal, ApiKeyPrincipal):
@@ -115,3 +127,38 @@ class MeView(APIView):
             if acting else None
         )
         return Response(body)
+
+
+# --- The OpenAPI document and its interactive reference (API.md 10) ------------------------------
+class JSONErrorsMixin:
+    """Errors stay JSON (API.md 1) on views that otherwise render YAML or HTML."""
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        if isinstance(response, Response) and getattr(response, "exception", False):
+            request.accepted_renderer = JSONRenderer()
+            request.accepted_media_type = JSONRenderer.media_type
+        return super().finalize_response(request, response, *args, **kwargs)
+
+
+class SchemaView(JSONErrorsMixin, SpectacularAPIView):
+    """Public. JSON unless the `Accept` header asks for YAML."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    renderer_classes = [OpenApiJsonRenderer, OpenApiJsonRenderer2, OpenApiYamlRenderer,
+                        OpenApiYamlRenderer2]
+
+    @schema.schema_document
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class DocsView(JSONErrorsMixin, SpectacularSwaggerSplitView):
+    """Swagger UI from the drf-spectacular-sidecar assets (static files served by whitenoise),
+    so it works with no internet. The split view serves its start-up script from this URL
+    (`?script`) instead of inline."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    url_name = "schema"
+    title = "Egret API reference"

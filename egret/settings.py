@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from datetime import timedelta
@@ -9,6 +10,8 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+
+from core.logging import log_format
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("EGRET_VAR_DIR", BASE_DIR / "var"))
@@ -87,6 +90,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework_simplejwt.token_blacklist",
+    "drf_spectacular",
+    # Swagger UI and ReDoc assets, served by whitenoise: /docs/ needs no CDN.
+    "drf_spectacular_sidecar",
     "corsheaders",
     "core",
     "billing",
@@ -195,7 +201,7 @@ MEDIA_ROOT = VAR_DIR / "media"
 # --- Security (behind a TLS-terminating proxy) -----------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
-SECURE_REDIRECT_EXEMPT = [r"^health/$"]
+SECURE_REDIRECT_EXEMPT = [r"^health/$", r"^metrics/?$"]
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 # The header only allows preloading; nothing is listed until the domain owner submits it.
@@ -229,7 +235,7 @@ REST_FRAMEWORK = {
         "core.authentication.JWTAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["core.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     # `?format=` belongs to endpoints (session export), not to content negotiation.
     "URL_FORMAT_OVERRIDE": None,
@@ -240,6 +246,8 @@ REST_FRAMEWORK = {
         "login": os.environ.get("THROTTLE_RATE_LOGIN", "10/min"),
     },
     "EXCEPTION_HANDLER": "core.exceptions.exception_handler",
+    # OpenAPI 3 (drf-spectacular) plus the errors every operation shares (core/schema.py).
+    "DEFAULT_SCHEMA_CLASS": "core.schema.AutoSchema",
     "UNAUTHENTICATED_USER": None,
     # Proxies in front of gunicorn that append to X-Forwarded-For (throttles use the client IP).
     # 0 (not None): DRF then uses REMOTE_ADDR and ignores a client-invented X-Forwarded-For.
@@ -260,10 +268,81 @@ SIMPLE_JWT = {
     "USER_ID_CLAIM": "user_id",
 }
 
+# --- OpenAPI: /v1/schema/ and the interactive reference at /docs/ (drf-spectacular) -----------
+# The public base URL of the API (e.g. https://api.example.com), listed as the server in the
+# schema; when unset the document names none, so clients use the host that served it.
+EGRET_PUBLIC_URL = os.environ.get("EGRET_PUBLIC_URL", "").strip().rstrip("/")
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Egret API",
+    "DESCRIPTION": (
+        "Compliance questions answered from curated regulatory libraries and each "
+        "organization's private documents, with cited sources, metered in credits.\n\n"
+        "**Authentication.** People log in with `POST /auth/jwt/create/` and send "
+        "`Authorization: Bearer <access token>`; they act in the organization named by the "
+        "`X-Organization` header, else in the first one they joined. Servers and scripts use "
+        "API keys (`egret_...`) as `Authorization: Bearer egret_...` or `X-API-Key: egret_...`; "
+        "a key acts in its own organization.\n\n"
+        "**Errors.** Every error is a JSON object with a human-readable `detail` string "
+        "(sometimes with `code`, `field`, `request_id`). Every response carries an "
+        "`X-Request-ID` header; a client's own sane value is echoed.\n\n"
+        "**Limits.** 60 queries and 600 other requests per minute per key or user (429 with "
+        "`Retry-After`); credits are the real quota (402 when they run out)."
+    ),
+    "VERSION": "1.0.0",
+    "SERVERS": [{"url": EGRET_PUBLIC_URL}] if EGRET_PUBLIC_URL else [],
+    # The schema and the reference are public: the contract is no secret, and Swagger UI has
+    # to load the schema before anyone can authorize in it.
+    "SERVE_PUBLIC": True,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    # Separate request and response components: read-only fields stay out of request bodies.
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # validatorUrl off: Swagger UI would otherwise send the schema to validator.swagger.io.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
+    # One name per choice set where several fields share it (or share a field name).
+    "ENUM_NAME_OVERRIDES": {
+        "RoleEnum": "organizations.models.Role",
+        "ActingRoleEnum": ["owner", "admin", "member", "api_key"],
+        "ModelTierEnum": "billing.models.Plan.ModelTier",
+        "PrincipalTypeEnum": ["user", "api_key"],
+        "QueryModeEnum": ["compliance", "advisory", "auto"],
+        "AnsweredModeEnum": ["compliance", "advisory"],
+    },
+    "TAGS": [
+        {"name": "Auth", "description": "Log in with JWTs, refresh, verify, log out; sign up; "
+                                        "who am I."},
+        {"name": "Organizations", "description": "Organizations and their members."},
+        {"name": "API keys", "description": "Keys for servers and scripts (owners and admins, "
+                                            "with a JWT)."},
+        {"name": "Billing", "description": "Plans, subscription, usage and the credit ledger."},
+        {"name": "Catalogue", "description": "Domains and categories of the regulatory "
+                                             "library (public)."},
+        {"name": "Query", "description": "Ask a question; the models that can answer it."},
+        {"name": "Sessions", "description": "Conversations and their messages."},
+        {"name": "Documents", "description": "The organization's private knowledge base."},
+        {"name": "Health", "description": "Liveness and database probe."},
+        {"name": "Schema", "description": "This OpenAPI document."},
+    ],
+}
+
 # --- Egret -----------------------------------------------------------------------------------
 EGRET_ALLOW_SIGNUP = env_bool("EGRET_ALLOW_SIGNUP", True)
 # How often (seconds) an API key's last_used_at may be written.
 EGRET_API_KEY_TOUCH_SECONDS = env_int("EGRET_API_KEY_TOUCH_SECONDS", 60)
+
+# /metrics (core/metrics.py): with a token set, scrapes need `Authorization: Bearer <token>`;
+# without one, only direct (unproxied) requests from these addresses or networks are served.
+EGRET_METRICS_TOKEN = os.environ.get("EGRET_METRICS_TOKEN", "")
+EGRET_METRICS_ALLOW_IPS = env_list("EGRET_METRICS_ALLOW_IPS", ["127.0.0.1", "::1"])
+for _entry in EGRET_METRICS_ALLOW_IPS:
+    try:
+        ipaddress.ip_network(_entry, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"EGRET_METRICS_ALLOW_IPS: {_entry!r} is not an IP address or network.") from None
 
 # Background work (ingestion) through Django's Tasks API: "immediate" runs a task in the
 # process that enqueued it (embedded default, tests); "database" stores it for
@@ -305,26 +384,38 @@ OPENAI_API_KEY = os.environ.get("OPENAI_API_KEY", "")
 OPENAI_BASE_URL = os.environ.get("OPENAI_BASE_URL", "") or None
 
 # --- Logging: every line carries the request id -----------------------------------------------
+# "json": one object per line (time, level, logger, message, request_id, then the record's
+# extra fields); "plain": readable text. JSON unless DEBUG is on.
+try:
+    LOG_FORMAT = log_format(os.environ.get("LOG_FORMAT"), DEBUG)
+except ValueError as error:
+    raise ImproperlyConfigured(str(error)) from None
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"request_id": {"()": "core.logging.RequestIDFilter"}},
     "formatters": {
-        "plain": {
-            "format": "%(asctime)s %(levelname)s %(name)s request_id=%(request_id)s %(message)s"
-        }
+        "plain": {"()": "core.logging.PlainFormatter"},
+        "json": {"()": "core.logging.JSONFormatter"},
     },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
             "filters": ["request_id"],
-            "formatter": "plain",
-        }
+            "formatter": LOG_FORMAT,
+            "level": LOG_LEVEL,
+        },
+        # The /metrics query counters are fed by the pipeline's records (core/metrics.py).
+        "query_metrics": {"()": "core.metrics.QueryMetricsHandler"},
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         # 4xx are the clients' business: only server errors are logged here (with request id).
         "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
+        # INFO whatever LOG_LEVEL says, so the metrics see every query (the console handler
+        # still prints only from LOG_LEVEL up).
+        "egret.query": {"handlers": ["query_metrics"],
+                        "level": "DEBUG" if LOG_LEVEL == "DEBUG" else "INFO"},
     },
 }

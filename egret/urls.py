@@ -5,6 +5,7 @@ from rest_framework_simplejwt import views as jwt_views
 from assistant import api as assistant_api
 from assistant.urls import session_urlpatterns
 from billing import api as billing_api
+from core import metrics as core_metrics
 from core import views as core_views
 from knowledge.urls import document_urlpatterns, domain_urlpatterns
 from organizations.urls import api_key_urlpatterns, org_urlpatterns
@@ -20,6 +21,8 @@ auth_urlpatterns = [
 
 urlpatterns = [
     path("health/", core_views.HealthView.as_view(), name="health"),
+    # Prometheus scrapes /metrics by default; /metrics/ follows the API's trailing slash.
+    re_path(r"^metrics/?$", core_metrics.metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     path("auth/", include(auth_urlpatterns)),
     path("v1/orgs/", include(org_urlpatterns)),
@@ -34,6 +37,9 @@ urlpatterns = [
     path("v1/billings/usage/", billing_api.UsageView.as_view(), name="usage"),
     path("v1/billings/ledger/", billing_api.LedgerView.as_view(), name="ledger"),
     path("v1/billings/api-keys/", include(api_key_urlpatterns)),
+    # The OpenAPI 3 document and its interactive reference (public; offline assets).
+    path("v1/schema/", core_views.SchemaView.as_view(), name="schema"),
+    path("docs/", core_views.DocsView.as_view(), name="docs"),
     # Last: anything else is a JSON 404, whatever DEBUG says.
     re_path(r"^(?P<path>.*)$", core_views.not_found, name="not-found"),
 ]

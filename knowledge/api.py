@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from core.api import NewestFirstPagination, OrganizationScopedView, validated
 from core.exceptions import FieldError, Forbidden
-from knowledge import selectors, services
+from knowledge import schema, selectors, services
 from knowledge.serializers import (CategorySerializer, DocumentListQuerySerializer,
                                    DocumentSerializer, DomainSerializer)
 
@@ -24,16 +24,19 @@ class PublicCatalogueView(APIView):
 
 
 class DomainListView(PublicCatalogueView):
+    @schema.domain_list
     def get(self, request: Request) -> Response:
         return Response(DomainSerializer(selectors.domains_active(), many=True).data)
 
 
 class DomainDetailView(PublicCatalogueView):
+    @schema.domain_detail
     def get(self, request: Request, slug: str) -> Response:
         return Response(DomainSerializer(selectors.domain_get(slug)).data)
 
 
 class CategoryListView(PublicCatalogueView):
+    @schema.category_list
     def get(self, request: Request, slug: str) -> Response:
         domain = selectors.domain_get(slug)
         return Response(CategorySerializer(selectors.categories_of(domain), many=True).data)
@@ -42,6 +45,7 @@ class CategoryListView(PublicCatalogueView):
 class DocumentListView(OrganizationScopedView):
     parser_classes = [MultiPartParser, FormParser]
 
+    @schema.document_list
     def get(self, request: Request) -> Response:
         query = validated(DocumentListQuerySerializer, request.query_params.dict())
         documents = selectors.documents_of(self.acting(request).organization,
@@ -50,6 +54,7 @@ class DocumentListView(OrganizationScopedView):
         page = paginator.paginate_queryset(documents, request, self)
         return paginator.get_paginated_response(DocumentSerializer(page, many=True).data)
 
+    @schema.document_upload
     def post(self, request: Request) -> Response:
         acting = self.acting(request)
         # Refuse an oversized body before reading it.
@@ -70,10 +75,12 @@ class DocumentListView(OrganizationScopedView):
 
 
 class DocumentDetailView(OrganizationScopedView):
+    @schema.document_detail
     def get(self, request: Request, document_id: str) -> Response:
         document = selectors.document_get(self.acting(request).organization, document_id)
         return Response(DocumentSerializer(document).data)
 
+    @schema.document_delete
     def delete(self, request: Request, document_id: str) -> Response:
         acting = self.acting(request)
         document = selectors.document_get(acting.organization, document_id)
@@ -88,6 +95,7 @@ class DocumentDetailView(OrganizationScopedView):
 
 
 class DocumentDownloadView(OrganizationScopedView):
+    @schema.document_download
     def get(self, request: Request, document_id: str) -> FileResponse:
         document = selectors.downloadable_get(self.acting(request).organization, document_id)
         return FileResponse(document.file.open("rb"), as_attachment=True,

@@ -7,7 +7,7 @@ from rest_framework.response import Response
 from core.api import OrganizationScopedView, validated
 from core.authentication import ApiKeyPrincipal
 from core.exceptions import Forbidden
-from organizations import selectors, services
+from organizations import schema, selectors, services
 from organizations.serializers import (
     ApiKeyCreateSerializer,
     ApiKeySerializer,
@@ -23,12 +23,14 @@ from organizations.serializers import (
 
 
 class OrganizationListView(OrganizationScopedView):
+    @schema.organization_list
     def get(self, request: Request) -> Response:
         if isinstance(request.user, ApiKeyPrincipal):
             self.acting(request)  # a key whose plan lost API access gets the same 403 here
         organizations = selectors.organizations_visible_to(request.user)
         return Response(OrganizationSerializer(organizations, many=True).data)
 
+    @schema.organization_create
     def post(self, request: Request) -> Response:
         if isinstance(request.user, ApiKeyPrincipal):
             raise Forbidden("API keys cannot create organizations; use a user's access token.")
@@ -39,11 +41,13 @@ class OrganizationListView(OrganizationScopedView):
 
 
 class OrganizationDetailView(OrganizationScopedView):
+    @schema.organization_detail
     def get(self, request: Request, slug: str) -> Response:
         acting = self.acting(request, slug)
         detail = selectors.organization_detail(acting.organization, acting.role)
         return Response(OrganizationSerializer(detail).data)
 
+    @schema.organization_update
     def patch(self, request: Request, slug: str) -> Response:
         acting = self.acting(request, slug)
         acting.require_manager("change organization settings")
@@ -54,11 +58,13 @@ class OrganizationDetailView(OrganizationScopedView):
 
 
 class MemberListView(OrganizationScopedView):
+    @schema.member_list
     def get(self, request: Request, slug: str) -> Response:
         acting = self.acting(request, slug)
         acting.require_user("list members")
         return Response(MemberSerializer(selectors.members_of(acting.organization), many=True).data)
 
+    @schema.member_add
     def post(self, request: Request, slug: str) -> Response:
         acting = self.acting(request, slug)
         acting.require_manager("add members")
@@ -68,6 +74,7 @@ class MemberListView(OrganizationScopedView):
 
 
 class MemberDetailView(OrganizationScopedView):
+    @schema.member_change_role
     def patch(self, request: Request, slug: str, user_id: str) -> Response:
         acting = self.acting(request, slug)
         acting.require_owner("change member roles")
@@ -76,6 +83,7 @@ class MemberDetailView(OrganizationScopedView):
         membership = services.member_change_role(acting.organization, membership, data["role"])
         return Response(MemberSerializer(membership).data)
 
+    @schema.member_remove
     def delete(self, request: Request, slug: str, user_id: str) -> Response:
         acting = self.acting(request, slug)
         acting.require_user("remove members")
@@ -86,11 +94,13 @@ class MemberDetailView(OrganizationScopedView):
 
 
 class ApiKeyListView(OrganizationScopedView):
+    @schema.api_key_list
     def get(self, request: Request) -> Response:
         acting = self.acting(request)
         acting.require_manager("manage API keys")
         return Response(ApiKeySerializer(selectors.api_keys_of(acting.organization), many=True).data)
 
+    @schema.api_key_create
     def post(self, request: Request) -> Response:
         acting = self.acting(request)
         acting.require_manager("manage API keys")
@@ -100,6 +110,7 @@ class ApiKeyListView(OrganizationScopedView):
 
 
 class ApiKeyDetailView(OrganizationScopedView):
+    @schema.api_key_revoke
     def delete(self, request: Request, key_id: str) -> Response:
         acting = self.acting(request)
         acting.require_manager("manage API keys")
@@ -108,6 +119,7 @@ class ApiKeyDetailView(OrganizationScopedView):
 
 
 class ApiKeyUpdateView(OrganizationScopedView):
+    @schema.api_key_update
     def patch(self, request: Request, key_id: str) -> Response:
         acting = self.acting(request)
         acting.require_manager("manage API keys")
@@ -117,6 +129,7 @@ class ApiKeyUpdateView(OrganizationScopedView):
 
 
 class ApiKeyRotateView(OrganizationScopedView):
+    @schema.api_key_rotate
     def post(self, request: Request, key_id: str) -> Response:
         acting = self.acting(request)
         acting.require_manager("manage API keys")

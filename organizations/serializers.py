@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import re
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.schema import documented_json
 from knowledge.models import Domain
 from organizations.models import ApiKey, Membership, Organization, Role
 
@@ -11,7 +13,13 @@ SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 MB = 1024 * 1024
 
 
+KB_STATUSES = ["empty", "processing", "active"]
+
+
 class OrganizationSerializer(serializers.ModelSerializer):
+    allowed_domains = documented_json(
+        serializers.ListField(child=serializers.CharField()),
+        help_text="Domain slugs the organization may query; empty: every domain.")
     plan = serializers.CharField(source="plan.slug")
     role = serializers.CharField()
     owner_email = serializers.EmailField(allow_null=True)
@@ -47,6 +55,7 @@ class OrganizationSerializer(serializers.ModelSerializer):
     def get_storage_used_mb(self, obj: Organization) -> float:
         return round(self.get_storage_used_bytes(obj) / MB, 2)
 
+    @extend_schema_field(serializers.ChoiceField(choices=KB_STATUSES))
     def get_kb_status(self, obj: Organization) -> str:
         """active: at least one document is ready to search; processing: none is yet, but
         some are being ingested; empty: neither."""
