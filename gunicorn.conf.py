@@ -66,3 +66,11 @@ def child_exit(server, worker):
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+# gunicorn 25+ opens a control socket for `gunicornc`, by default at one path per user, which
+# several instances on a host would share. Off unless a per-instance path is given.
+_control_socket = os.environ.get("GUNICORN_CONTROL_SOCKET", "")
+if _control_socket:
+    control_socket = _control_socket
+else:
+    control_socket_disable = True
