@@ -51,11 +51,13 @@ def current_quota(organization) -> dict:
 def usage(organization, *, start: date, end: date, group_by: str) -> dict:
     """Kept query charges, net of refunds, between two dates (inclusive), grouped."""
     lower = datetime.combine(start, time.min).replace(tzinfo=_utc())
-    upper = datetime.combine(end + timedelta(days=1), time.min).replace(tzinfo=_utc())
     entries = LedgerEntry.objects.filter(
         organization=organization, kind__in=[Kind.QUERY_CHARGE, Kind.REFUND],
-        created_at__gte=lower, created_at__lt=upper,
+        created_at__gte=lower,
     )
+    if end < date.max:  # the day after 9999-12-31 is no date: then there is no upper bound
+        upper = datetime.combine(end + timedelta(days=1), time.min).replace(tzinfo=_utc())
+        entries = entries.filter(created_at__lt=upper)
     column = {"day": TruncDate("created_at"), "api_key": F("actor_api_key_id"),
               "model": F("model"), "domain": F("domain")}[group_by]
     rows = (
