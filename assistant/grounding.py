@@ -3,23 +3,21 @@
 Retrieval scores are not comparable across databases (PostgreSQL's ts_rank_cd and SQLite's
 bm25 live on different scales; bm25 is near 0 on a small corpus) or across methods, so the
 threshold is on something both share: the share of the question's content terms a passage
-contains (light stemming so "tests" matches "testing"). A passage below
-`EGRET_MIN_COVERAGE` does not count as a source; when none is left the answer is
+contains (with the light stemmer of assistant/suggestions.py, so "tests" matches
+"testing"). A passage below `EGRET_MIN_COVERAGE` does not count as a source; when none is left the answer is
 `insufficient_context` and costs nothing.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
 from django.conf import settings
 
+from assistant.suggestions import stem
 from knowledge.retrieval import Passage, terms_of
-
-_SUFFIXES = ("ational", "ization", "ations", "ation", "ments", "ement", "ingly", "ness", "ment",
-             "ings", "ies", "ing", "ied", "ed", "es", "ly", "s")
-
 
 # Words that shape a question but say nothing about its subject ("how long must we ...").
 QUESTION_WORDS = frozenset(
@@ -31,15 +29,9 @@ def content_terms(question: str) -> list[str]:
     return [t for t in terms_of(question) if t not in QUESTION_WORDS]
 
 
-def stem(word: str) -> str:
-    for suffix in _SUFFIXES:
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            return word[: -len(suffix)]
-    return word
-
-
-def stems_of(text: str) -> set[str]:
-    return {stem(w) for w in re.findall(r"[a-z0-9]+", text.lower()) if len(w) > 1}
+@functools.lru_cache(maxsize=4096)  # the same top passages come back for many questions
+def stems_of(text: str) -> frozenset[str]:
+    return frozenset(stem(w) for w in re.findall(r"[a-z0-9]+", text.lower()) if len(w) > 1)
 
 
 def coverage(question_stems: set[str], passage: Passage) -> float:

@@ -10,6 +10,7 @@ the extractive provider so both agree on what a "content word" is.
 
 from __future__ import annotations
 
+import functools
 import re
 import zlib
 from collections import Counter
@@ -76,6 +77,7 @@ _POSSESSIVE = re.compile(r"['’]s\b")
 _SOFT_BREAK = re.compile(r"[;:?!.]")
 
 
+@functools.lru_cache(maxsize=65536)  # words repeat across passages and requests
 def stem(word: str) -> str:
     """A deliberately light suffix stripper: tests/testing/tested -> test, policies ->
     policy, require/required -> requir. Good enough to match inflections, never shown."""
