@@ -103,8 +103,9 @@ class Reservation(models.Model):
         REFUNDED = "refunded"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # No database FK constraint (see LedgerEntry.organization).
     organization = models.ForeignKey("organizations.Organization", on_delete=models.CASCADE,
-                                     related_name="reservations")
+                                     related_name="reservations", db_constraint=False)
     amount = models.PositiveIntegerField()
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.RESERVED)
     period_start = models.DateTimeField()
@@ -132,8 +133,15 @@ class LedgerEntry(models.Model):
         REFUND = "refund"
 
     id = models.BigAutoField(primary_key=True)
+    # No database FK constraint and no single-column index: every reservation inserts a
+    # ledger entry and a reservation while it holds the account's row lock, and each FK check
+    # would take a KEY SHARE lock on the organization row (a MultiXact once several requests
+    # overlap). The organization id is copied from the credit account row by the same
+    # statement, organizations are deactivated rather than deleted, and a deletion cascades in
+    # Django; the composite indexes below start with the organization (docs/benchmarks.md).
     organization = models.ForeignKey("organizations.Organization", on_delete=models.CASCADE,
-                                     related_name="ledger_entries")
+                                     related_name="ledger_entries", db_constraint=False,
+                                     db_index=False)
     kind = models.CharField(max_length=20, choices=Kind.choices)
     amount = models.BigIntegerField()
     balance_after = models.BigIntegerField()
