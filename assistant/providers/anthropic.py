@@ -15,7 +15,6 @@ botocore: it needs the `anthropic[bedrock]` extra. Credentials come from the usu
 from __future__ import annotations
 
 import importlib.util
-from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any, Iterator
 
@@ -31,6 +30,7 @@ from assistant.providers.base import (
     ProviderError,
     TextDelta,
     Usage,
+    sdk_errors,
 )
 
 DEFAULT_MAX_TOKENS = 1024
@@ -72,35 +72,8 @@ def _error_detail(exc: anthropic.APIStatusError) -> str:
     return exc.message
 
 
-@contextmanager
-def _translated_errors() -> Iterator[None]:
-    """Every failure of a call (or of reading its stream) becomes a ProviderError, which the
-    pipeline turns into a refund and a generic error."""
-    try:
-        yield
-    except anthropic.APIStatusError as exc:
-        # An `error` event inside a 200 stream (e.g. overloaded) also lands here.
-        where = (f"HTTP {exc.status_code}" if exc.status_code >= 400
-                 else "an error event in the stream")
-        request_id = f" (request id {exc.request_id})" if exc.request_id else ""
-        raise ProviderError(f"Anthropic API returned {where}{request_id}: "
-                            f"{_error_detail(exc)}") from exc
-    except anthropic.APITimeoutError as exc:
-        raise ProviderError(f"Anthropic API timed out after {settings.EGRET_PROVIDER_TIMEOUT}s"
-                            ) from exc
-    except anthropic.APIConnectionError as exc:
-        cause = exc.__cause__ or exc
-        raise ProviderError(f"could not reach the Anthropic API: {cause!r}") from exc
-    except anthropic.AnthropicError as exc:
-        raise ProviderError(f"Anthropic SDK error: {exc}") from exc
-    except httpx.HTTPError as exc:
-        # The SDK does not wrap errors raised while a streamed body is being read.
-        raise ProviderError(f"Anthropic stream broke: {exc!r}") from exc
-    except (TypeError, ValueError, AttributeError, KeyError) as exc:
-        # Malformed JSON/events, a body of the wrong shape, or a client that could not
-        # resolve credentials (the SDK raises TypeError for that).
-        raise ProviderError(f"unexpected Anthropic response or configuration: {exc!r}"
-                            ) from exc
+def _translated_errors():  # the SDK's exceptions → ProviderError
+    return sdk_errors("Anthropic", anthropic, _error_detail, settings.EGRET_PROVIDER_TIMEOUT)
 
 
 def _has_botocore() -> bool:

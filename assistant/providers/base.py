@@ -10,7 +10,9 @@ persists and settles around them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterator, Protocol
+from contextlib import contextmanager
+from types import ModuleType
+from typing import Callable, Iterator, Protocol
 
 MODES = ("compliance", "advisory")
 
@@ -80,3 +82,42 @@ class Provider(Protocol):
     def generate(self, request: GenerationRequest) -> Generation: ...
 
     def stream(self, request: GenerationRequest) -> Iterator[TextDelta | Finish]: ...
+
+
+@contextmanager
+def sdk_errors(vendor: str, sdk: ModuleType, detail: Callable[[Exception], str],
+               timeout: float) -> Iterator[None]:
+    """Every failure of an SDK call (or of reading its stream) becomes a ProviderError, which
+    the pipeline turns into a refund and a generic error. `sdk` is the `anthropic` or `openai`
+    module: both SDKs share these exception names."""
+    import httpx
+
+    try:
+        yield
+    except sdk.APIStatusError as exc:
+        # An `error` event inside a 200 stream (e.g. overloaded) also lands here.
+        where = (f"HTTP {exc.status_code}" if exc.status_code >= 400
+                 else "an error event in the stream")
+        request_id = f" (request id {exc.request_id})" if exc.request_id else ""
+        raise ProviderError(f"{vendor} API returned {where}{request_id}: {detail(exc)}"
+                            ) from exc
+    except sdk.APITimeoutError as exc:
+        raise ProviderError(f"{vendor} API timed out after {timeout}s") from exc
+    except sdk.APIConnectionError as exc:
+        cause = exc.__cause__ or exc
+        raise ProviderError(f"could not reach the {vendor} API: {cause!r}") from exc
+    except sdk.APIError as exc:
+        # e.g. an {"error": ...} object sent inside a stream.
+        raise ProviderError(f"{vendor} API error: {detail(exc)}") from exc
+    except Exception as exc:
+        if isinstance(exc, httpx.HTTPError):
+            # The SDKs do not wrap errors raised while a streamed body is being read.
+            raise ProviderError(f"{vendor} stream broke: {exc!r}") from exc
+        if isinstance(exc, (TypeError, ValueError, AttributeError, KeyError, IndexError)):
+            # Malformed JSON/events, a body of the wrong shape, or a client that could not
+            # resolve credentials (the Anthropic SDK raises TypeError for that).
+            raise ProviderError(f"unexpected {vendor} response or configuration: {exc!r}"
+                                ) from exc
+        if type(exc).__module__.split(".")[0] == sdk.__name__:
+            raise ProviderError(f"{vendor} SDK error: {exc}") from exc
+        raise

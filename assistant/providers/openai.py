@@ -11,7 +11,6 @@ this model; wins over OPENAI_BASE_URL because it is the more specific), `max_tok
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any, Iterator
 
@@ -27,6 +26,7 @@ from assistant.providers.base import (
     ProviderError,
     TextDelta,
     Usage,
+    sdk_errors,
 )
 
 DEFAULT_MAX_TOKENS = 1024
@@ -60,33 +60,8 @@ def _error_detail(exc: openai.APIError) -> str:
     return exc.message
 
 
-@contextmanager
-def _translated_errors() -> Iterator[None]:
-    """Every failure of a call (or of reading its stream) becomes a ProviderError, which the
-    pipeline turns into a refund and a generic error."""
-    try:
-        yield
-    except openai.APIStatusError as exc:
-        request_id = f" (request id {exc.request_id})" if exc.request_id else ""
-        raise ProviderError(f"OpenAI API returned HTTP {exc.status_code}{request_id}: "
-                            f"{_error_detail(exc)}") from exc
-    except openai.APITimeoutError as exc:
-        raise ProviderError(f"OpenAI API timed out after {settings.EGRET_PROVIDER_TIMEOUT}s"
-                            ) from exc
-    except openai.APIConnectionError as exc:
-        cause = exc.__cause__ or exc
-        raise ProviderError(f"could not reach the OpenAI API: {cause!r}") from exc
-    except openai.APIError as exc:
-        # Includes an {"error": ...} object sent inside a stream.
-        raise ProviderError(f"OpenAI API error: {_error_detail(exc)}") from exc
-    except openai.OpenAIError as exc:
-        raise ProviderError(f"OpenAI SDK error: {exc}") from exc
-    except httpx.HTTPError as exc:
-        # The SDK does not wrap errors raised while a streamed body is being read.
-        raise ProviderError(f"OpenAI stream broke: {exc!r}") from exc
-    except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
-        # Malformed JSON or a body of the wrong shape (compatible servers vary).
-        raise ProviderError(f"unexpected OpenAI response: {exc!r}") from exc
+def _translated_errors():  # the SDK's exceptions → ProviderError
+    return sdk_errors("OpenAI", openai, _error_detail, settings.EGRET_PROVIDER_TIMEOUT)
 
 
 def _check_finish_reason(finish_reason: str | None) -> None:
