@@ -367,6 +367,9 @@ EGRET_EMBEDDINGS_MODEL = os.environ.get("EGRET_EMBEDDINGS_MODEL", "")
 EGRET_EMBEDDINGS_URL = os.environ.get("EGRET_EMBEDDINGS_URL", "https://api.openai.com/v1")
 EGRET_EMBEDDINGS_API_KEY = os.environ.get("EGRET_EMBEDDINGS_API_KEY", "")
 EGRET_EMBEDDINGS_TIMEOUT = env_int("EGRET_EMBEDDINGS_TIMEOUT", 30)
+# Width of the pgvector column (knowledge/vectors.py) when PostgreSQL has the `vector` extension:
+# 384 is all-MiniLM-L6-v2. `manage.py reindex` retypes the column when the model's width differs.
+EGRET_EMBEDDINGS_DIMENSIONS = env_int("EGRET_EMBEDDINGS_DIMENSIONS", 384)
 
 # --- Generation (assistant/) -------------------------------------------------------------------
 # Answers with no passage covering at least this share of the question's terms are

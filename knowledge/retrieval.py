@@ -1,8 +1,9 @@
 """One search interface over both databases (API.md 7, 9).
 
 Lexical: PostgreSQL full-text search (stored tsvector, GIN, websearch_to_tsquery, ts_rank_cd)
-or SQLite FTS5 (bm25). Optional semantic: exact cosine over the chunks' embeddings, fused with
-the lexical ranking by reciprocal rank fusion. The tenant filter is part of every query:
+or SQLite FTS5 (bm25). Optional semantic: pgvector's HNSW index where PostgreSQL has the
+`vector` extension, else exact cosine over the chunks' embeddings in NumPy; fused with the
+lexical ranking by reciprocal rank fusion. The tenant filter is part of every query:
 another organization's private chunks are never candidates, whatever the limit.
 """
 
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import connection
 
-from knowledge import embeddings
+from knowledge import embeddings, vectors
 from knowledge.models import Chunk, Document
 
 SCOPES = ("all", "public", "private")
@@ -176,6 +177,16 @@ def _sqlite(query: str, where: str, params: list, limit: int) -> list[tuple[int,
 
 
 def _semantic(query: str, where: str, params: list, limit: int) -> list[tuple[int, float]]:
+    # pgvector's HNSW index where the column exists (knowledge/vectors.py), the tenant filter
+    # inside the same query; otherwise an exact cosine over the filtered chunks in NumPy.
+    if vectors.column() is not None:
+        ranked = vectors.search(embeddings.embed_query(query), where, params, limit)
+        if ranked is not None:
+            return [(pk, max(0.0, score)) for pk, score in ranked]
+    return _semantic_exact(query, where, params, limit)
+
+
+def _semantic_exact(query: str, where: str, params: list, limit: int) -> list[tuple[int, float]]:
     import numpy as np
 
     with connection.cursor() as cursor:

@@ -16,6 +16,7 @@ from rest_framework.exceptions import APIException
 from core.exceptions import FieldError, Forbidden, NotFound
 
 from knowledge import chunking, embeddings, parsing
+from knowledge import vectors as pgvector
 from knowledge.models import Category, Chunk, Document, Domain
 
 logger = logging.getLogger("egret.knowledge")
@@ -85,6 +86,7 @@ def document_ingest(document_id) -> Document:
             for i, draft in enumerate(drafts)
         ], batch_size=500)
         index_chunks(document_id=document.pk)
+        pgvector.sync(document_id=document.pk)
         Document.objects.filter(pk=document.pk).update(
             status=Document.Status.READY, error="", page_count=parsed.page_count,
             chunk_count=len(drafts))
@@ -129,7 +131,11 @@ def index_chunks(*, document_id=None) -> int:
 
 
 def embeddings_rebuild(*, batch_size: int = 256) -> int:
-    """Recompute every chunk's embedding with the configured backend (after a model change)."""
+    """Recompute every chunk's embedding with the configured backend (after a model change).
+    Where the pgvector column exists it is retyped to the model's width first (emptied) and
+    each batch is mirrored into it."""
+    if pgvector.column() is not None:
+        pgvector.retype(embeddings.dimensions())
     done = 0
     queryset = Chunk.objects.order_by("pk").values_list("pk", "section", "text")
     batch: list[tuple] = []
@@ -147,6 +153,7 @@ def _embed_batch(rows: list[tuple]) -> int:
     vectors = embeddings.embed_texts([_embedding_text(s, t) for _, s, t in rows])
     for (pk, _, _), vector in zip(rows, vectors):
         Chunk.objects.filter(pk=pk).update(embedding=embeddings.to_bytes(vector))
+    pgvector.sync(ids=[pk for pk, _, _ in rows])
     return len(rows)
 
 
