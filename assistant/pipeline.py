@@ -28,6 +28,7 @@ from assistant.providers.base import (Finish, GenerationRequest, ProviderError, 
 from assistant.grounding import Grounding, content_terms, ground
 from billing import services as billing
 from billing.models import Reservation
+from core import metrics
 from core.errors import SERVER_ERROR_DETAIL
 from core.exceptions import FieldError, Forbidden
 from core.logging import request_id_var
@@ -101,7 +102,7 @@ def source_dict(passage: retrieval.Passage) -> dict:
         "page": chunk.page,
         "excerpt": excerpt(chunk.text),
         "score": passage.score,
-        "download_url": f"/v1/documents/{document.pk}/download/",
+        "download_url": document.download_url,
         "scope": passage.scope,
     }
 
@@ -226,6 +227,9 @@ class Answering:
             "insufficient_context": insufficient, "credits": credits,
             "retrieval_ms": self.retrieval_ms, "generation_ms": generation_ms,
             "total_ms": total_ms})
+        metrics.observe_query(model=query.model.id, stream=query.stream,
+                              insufficient_context=insufficient, credits=credits,
+                              seconds=total_ms / 1000)
         return {
             "session_id": str(self.session_id), "message_id": str(self.message_id),
             "response": text, "sources": sources, "suggestions": suggestions,
@@ -248,6 +252,7 @@ class Answering:
                 "event": "query_failed", "organization": self.query.acting.organization.slug,
                 "model": self.query.model.id, "stream": self.query.stream, "mode": self.mode,
                 "reason": memo, "credits": 0, "total_ms": ms_since(self.started)})
+            metrics.observe_query_failed(model=self.query.model.id)
         except billing.ReservationFinished:
             pass  # the sweeper got there first
 
@@ -334,11 +339,21 @@ def ndjson(events: Iterator[dict]) -> Iterator[bytes]:
             close()
 
 
-def query_answer(query: Query) -> dict:
+def _retrieved(query: Query) -> Answering:
+    """Reserve, then retrieve; a failure of the retrieval gives the credits back."""
     answering = Answering(query)
     answering.reserve()
     try:
         answering.retrieve()
+    except BaseException:
+        answering.abandon("request failed")
+        raise
+    return answering
+
+
+def query_answer(query: Query) -> dict:
+    answering = _retrieved(query)
+    try:
         return answering.answer()
     except BaseException:
         answering.abandon("request failed")
@@ -367,11 +382,4 @@ class EventStream:
 def query_stream(query: Query) -> EventStream:
     """Reserve and retrieve now (their errors are ordinary JSON errors); generation happens
     while the response is sent."""
-    answering = Answering(query)
-    answering.reserve()
-    try:
-        answering.retrieve()
-    except BaseException:
-        answering.abandon("request failed")
-        raise
-    return EventStream(answering)
+    return EventStream(_retrieved(query))

@@ -9,8 +9,8 @@ to files there and a scrape adds them up, so any worker answers for all of them.
 Labels stay few: routes are URL names (never raw paths), models are rows of the model
 registry, and methods outside the usual set count as OTHER.
 
-Queries are counted from the `egret.query` log records (QueryMetricsHandler, attached to that
-logger in settings.LOGGING), so the pipeline reports a query once, and to both.
+Queries are counted by the pipeline (assistant/pipeline.py) next to its `egret.query` log
+line, through `observe_query` and `observe_query_failed`.
 """
 
 from __future__ import annotations
@@ -77,25 +77,18 @@ def _flag(value) -> str:
     return "true" if value else "false"
 
 
-class QueryMetricsHandler(logging.Handler):
-    """Turns the pipeline's `egret.query` records into metrics: `event` "query" is a settled
-    (or ungrounded, free) answer; "query_failed" a query refunded after a failure."""
+def observe_query(*, model: str, stream: bool, insufficient_context: bool, credits: int,
+                  seconds: float) -> None:
+    """A settled answer, or an ungrounded (free) one."""
+    outcome = "insufficient_context" if insufficient_context else "answered"
+    QUERIES.labels(outcome=outcome, model=model).inc()
+    QUERY_LATENCY.labels(model=model, stream=_flag(stream)).observe(seconds)
+    CREDITS_CHARGED.labels(model=model).inc(max(0, credits))
 
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            event = getattr(record, "event", None)
-            model = str(getattr(record, "model", "") or "unknown")
-            if event == "query":
-                outcome = "insufficient_context" if getattr(
-                    record, "insufficient_context", False) else "answered"
-                QUERIES.labels(outcome=outcome, model=model).inc()
-                QUERY_LATENCY.labels(model=model, stream=_flag(getattr(record, "stream", False))
-                                     ).observe(getattr(record, "total_ms", 0) / 1000)
-                CREDITS_CHARGED.labels(model=model).inc(max(0, getattr(record, "credits", 0)))
-            elif event == "query_failed":
-                QUERIES.labels(outcome="failed", model=model).inc()
-        except Exception:  # metrics must never break the request that logged
-            self.handleError(record)
+
+def observe_query_failed(*, model: str) -> None:
+    """A query refunded after a failure (provider error, broken stream)."""
+    QUERIES.labels(outcome="failed", model=model).inc()
 
 
 # --- scrape-time gauges ----------------------------------------------------------------------

@@ -409,16 +409,10 @@ LOGGING = {
             "formatter": LOG_FORMAT,
             "level": LOG_LEVEL,
         },
-        # The /metrics query counters are fed by the pipeline's records (core/metrics.py).
-        "query_metrics": {"()": "core.metrics.QueryMetricsHandler"},
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         # 4xx are the clients' business: only server errors are logged here (with request id).
         "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
-        # INFO whatever LOG_LEVEL says, so the metrics see every query (the console handler
-        # still prints only from LOG_LEVEL up).
-        "egret.query": {"handlers": ["query_metrics"],
-                        "level": "DEBUG" if LOG_LEVEL == "DEBUG" else "INFO"},
     },
 }

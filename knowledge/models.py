@@ -91,6 +91,10 @@ class Document(models.Model):
     def __str__(self) -> str:
         return self.title
 
+    @property
+    def download_url(self) -> str:
+        return f"/v1/documents/{self.pk}/download/"
+
 
 class Chunk(models.Model):
     """A passage of a document. Organization, domain and category are copied from the

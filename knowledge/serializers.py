@@ -42,7 +42,7 @@ class DocumentSerializer(serializers.ModelSerializer):
         return obj.uploaded_by.email if obj.uploaded_by_id else None
 
     def get_download_url(self, obj: Document) -> str:
-        return f"/v1/documents/{obj.pk}/download/"
+        return obj.download_url
 
 
 class DocumentListQuerySerializer(serializers.Serializer):
