@@ -136,10 +136,12 @@ def _surface_tokens(text: str) -> list[str]:
     return _SURFACE_TOKEN.findall(text)
 
 
+@functools.lru_cache(maxsize=65536)  # a token's key and kind never change
 def _key(token: str) -> str:
     return _POSSESSIVE.sub("", token.lower().replace("’", "'"))
 
 
+@functools.lru_cache(maxsize=65536)
 def _is_content_token(token: str) -> bool:
     parts = words(token)
     return bool(parts) and not all(part in STOP_WORDS for part in parts)
@@ -332,6 +334,25 @@ def _heading_questions(sources: list[SourceText], asked: set[str]) -> list[str]:
     return questions
 
 
+@functools.lru_cache(maxsize=2048)  # the same passages come back for many questions
+def _topic_pairs(text: str) -> tuple[tuple[tuple[str, str], str], ...]:
+    """Every adjacent pair of content words in `text` that reads as a topic, in order:
+    ((stem, stem), surface text). Repeats kept: key_terms counts them."""
+    pairs = []
+    for fragment in _SOFT_BREAK.split(text):
+        tokens = [t for t in _surface_tokens(fragment) if t[:1].isalnum()]
+        for left, right in zip(tokens, tokens[1:]):
+            if not (_is_content_token(left) and _is_content_token(right)):
+                continue
+            if _key(left) in IMPERATIVE_VERBS or _key(right).endswith("ly"):
+                continue  # "Retain records" is an instruction, not a topic
+            if not (left.isalpha() and right.isalpha()) or _key(right) in _UNITS:
+                continue
+            pairs.append(((stem(_key(left)), stem(_key(right))),
+                          f"{_soft_case(left)} {_soft_case(right)}"))
+    return tuple(pairs)
+
+
 def key_terms(sources: list[SourceText], exclude: set[str], limit: int = 3) -> list[str]:
     """Two-word phrases that recur across the sources (at least twice), most frequent
     first, leaving out those the question already covers."""
@@ -339,19 +360,10 @@ def key_terms(sources: list[SourceText], exclude: set[str], limit: int = 3) -> l
     surface: dict[tuple[str, str], str] = {}
     order: dict[tuple[str, str], int] = {}
     for source in sources:
-        for fragment in _SOFT_BREAK.split(source.text):
-            tokens = [t for t in _surface_tokens(fragment) if t[:1].isalnum()]
-            for left, right in zip(tokens, tokens[1:]):
-                if not (_is_content_token(left) and _is_content_token(right)):
-                    continue
-                if _key(left) in IMPERATIVE_VERBS or _key(right).endswith("ly"):
-                    continue  # "Retain records" is an instruction, not a topic
-                if not (left.isalpha() and right.isalpha()) or _key(right) in _UNITS:
-                    continue
-                pair = (stem(_key(left)), stem(_key(right)))
-                counts[pair] += 1
-                order.setdefault(pair, len(order))
-                surface.setdefault(pair, f"{_soft_case(left)} {_soft_case(right)}")
+        for pair, text in _topic_pairs(source.text):
+            counts[pair] += 1
+            order.setdefault(pair, len(order))
+            surface.setdefault(pair, text)
     ranked = sorted(counts, key=lambda pair: (-counts[pair], order[pair]))
     chosen = [surface[pair] for pair in ranked if counts[pair] >= 2 and not set(pair) <= exclude]
     return chosen[:limit]

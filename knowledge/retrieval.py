@@ -130,30 +130,37 @@ def _plain(query: str) -> bool:
     return not re.search(r'["]|(^|\s)-\w|\bor\b', query, flags=re.IGNORECASE)
 
 
-# The tsquery of each stage, from (config, query) parameters.
-_STAGES = {
-    "all": ("websearch_to_tsquery(%s::regconfig, %s)", 2),
-    "pairs": ("(SELECT coalesce(string_agg(quote_literal(a.l) || ' & ' || quote_literal(b.l), "
-              "' | '), '')::tsquery FROM (SELECT DISTINCT unnest(tsvector_to_array("
-              "to_tsvector(%s::regconfig, %s))) AS l) a JOIN (SELECT DISTINCT unnest("
-              "tsvector_to_array(to_tsvector(%s::regconfig, %s))) AS l) b ON a.l < b.l)", 4),
-    "any": ("to_tsquery(%s::regconfig, replace(websearch_to_tsquery(%s::regconfig, %s)::text, "
-            "' & ', ' | '))", 3),
-}
+# Each stage's tsqueries from (config, query) parameters: the one rows must match, and the
+# one they are ranked by. "Two of the terms" ranks by the OR of the terms: ts_rank_cd over an
+# OR of every pair costs several times as much per row (it looks for covers of each pair),
+# and this step can match thousands of rows (docs/benchmarks.md).
+_ALL = ("websearch_to_tsquery(%s::regconfig, %s)", 2)
+_ANY = ("to_tsquery(%s::regconfig, replace(websearch_to_tsquery(%s::regconfig, %s)::text, "
+        "' & ', ' | '))", 3)
+_PAIRS = ("(SELECT coalesce(string_agg(quote_literal(a.l) || ' & ' || quote_literal(b.l), "
+          "' | '), '')::tsquery FROM (SELECT DISTINCT unnest(tsvector_to_array("
+          "to_tsvector(%s::regconfig, %s))) AS l) a JOIN (SELECT DISTINCT unnest("
+          "tsvector_to_array(to_tsvector(%s::regconfig, %s))) AS l) b ON a.l < b.l)", 4)
+_STAGES = {"all": (_ALL, _ALL), "pairs": (_PAIRS, _ANY), "any": (_ANY, _ANY)}
+
+
+def _tsquery_params(arity: int, config: str, query: str) -> list:
+    return {2: [config, query], 3: [config, config, query],
+            4: [config, query, config, query]}[arity]
 
 
 def _postgres_ranked(query: str, where: str, params: list, limit: int, *,
                      stage: str) -> list[tuple[int, float]]:
-    tsquery, arity = _STAGES[stage]
+    (match, match_arity), (rank, rank_arity) = _STAGES[stage]
+    config = settings.EGRET_SEARCH_CONFIG
     sql = (
-        f"WITH q AS (SELECT {tsquery} AS query) "
-        "SELECT c.id, ts_rank_cd('{0.1, 0.2, 0.4, 1.0}', c.search_vector, q.query, 32) AS rank "
-        f"FROM knowledge_chunk c, q WHERE q.query::text <> '' AND c.search_vector @@ q.query "
+        f"WITH q AS (SELECT {match} AS query, {rank} AS rank) "
+        "SELECT c.id, ts_rank_cd('{0.1, 0.2, 0.4, 1.0}', c.search_vector, q.rank, 32) AS rank "
+        "FROM knowledge_chunk c, q WHERE q.query::text <> '' AND c.search_vector @@ q.query "
         f"AND {where} ORDER BY rank DESC, c.id LIMIT %s"
     )
-    config = settings.EGRET_SEARCH_CONFIG
-    stage_params = {2: [config, query], 3: [config, config, query],
-                    4: [config, query, config, query]}[arity]
+    stage_params = [*_tsquery_params(match_arity, config, query),
+                    *_tsquery_params(rank_arity, config, query)]
     with connection.cursor() as cursor:
         cursor.execute(sql, [*stage_params, *params, limit])
         return [(pk, float(rank)) for pk, rank in cursor.fetchall()]

@@ -17,6 +17,7 @@ rank, a matching section heading, and numbers when the question asks "how long/o
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import time
@@ -105,14 +106,8 @@ class _Unit:
     opens_list: bool  # this sentence is such an introduction
     terms: frozenset[str]
     intro_terms: frozenset[str]
-
-    @property
-    def words(self) -> int:
-        return len(self.text.split())
-
-    @property
-    def directive(self) -> bool:
-        return is_imperative(self.text) or bool(_OBLIGATION.search(self.text))
+    words: int
+    directive: bool  # an instruction or an obligation ("Retain ...", "... must ...")
 
 
 # --- Parsing sources into units -----------------------------------------------------------
@@ -174,15 +169,22 @@ def _quotable(text: str) -> bool:
 
 
 def _source_units(index: int, source: SourceText) -> list[_Unit]:
-    units: list[_Unit] = []
+    return [_Unit(index, *fields) for fields in _parsed(source.text)]
+
+
+@functools.lru_cache(maxsize=2048)  # the same passages come back for many questions
+def _parsed(text: str) -> tuple[tuple, ...]:
+    """A source's units, in order, as the `_Unit` fields that follow `source`. A pure
+    function of the text, so each passage is parsed once per process."""
+    units: list[tuple] = []
     intro: str | None = None
-    blocks = _blocks(source.text)
-    for block_index, (kind, text) in enumerate(blocks):
+    blocks = _blocks(text)
+    for block_index, (kind, block) in enumerate(blocks):
         if kind == "item":
-            pieces = [_inline(text)]
+            pieces = [_inline(block)]
         else:
             intro = None
-            pieces = [_inline(sentence) for sentence in split_sentences(text)]
+            pieces = [_inline(sentence) for sentence in split_sentences(block)]
             next_is_item = block_index + 1 < len(blocks) and blocks[block_index + 1][0] == "item"
             if pieces and pieces[-1].endswith(":") and next_is_item:
                 # "The report should include:" is rendered together with its items.
@@ -192,18 +194,12 @@ def _source_units(index: int, source: SourceText) -> list[_Unit]:
                 continue
             item_intro = intro if kind == "item" else None
             opens_list = kind == "prose" and intro is not None and piece_index == len(pieces) - 1
-            units.append(
-                _Unit(
-                    source=index,
-                    position=len(units),
-                    text=piece,
-                    intro=item_intro,
-                    opens_list=opens_list,
-                    terms=frozenset(terms(piece)),
-                    intro_terms=frozenset(terms(item_intro)) if item_intro else frozenset(),
-                )
-            )
-    return units
+            units.append((
+                len(units), piece, item_intro, opens_list, frozenset(terms(piece)),
+                frozenset(terms(item_intro)) if item_intro else frozenset(),
+                len(piece.split()), is_imperative(piece) or bool(_OBLIGATION.search(piece)),
+            ))
+    return tuple(units)
 
 
 def _list_key(unit: _Unit) -> str | None:
