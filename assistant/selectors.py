@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from assistant.models import AIModel, ChatSession, Message
+from core import lookups
 from core.api import is_uuid
 from core.exceptions import FieldError, NotFound
 from knowledge.models import Category, Domain
@@ -17,7 +18,13 @@ def models_active() -> QuerySet[AIModel]:
 
 
 def model_get(model_id: str | None) -> AIModel:
-    """The named active model, or the default; unknown is a 400 (API.md 7)."""
+    """The named active model, or the default; unknown is a 400 (API.md 7). Read through the
+    per-process memo of core.lookups: this runs on every query."""
+    return lookups.remembered(("assistant.model", model_id or None),
+                              lambda: _model_load(model_id))
+
+
+def _model_load(model_id: str | None) -> AIModel:
     if model_id:
         model = models_active().filter(pk=model_id).first()
         if model is None:
@@ -30,7 +37,13 @@ def model_get(model_id: str | None) -> AIModel:
 
 
 def domain_category_get(domain_slug: str, category_code: str) -> tuple[Domain, Category]:
-    """One query for both; 404 names which one is missing."""
+    """One query for both, remembered per process (core.lookups); 404 names which one is
+    missing."""
+    return lookups.remembered(("assistant.domain_category", domain_slug, category_code),
+                              lambda: _domain_category_load(domain_slug, category_code))
+
+
+def _domain_category_load(domain_slug: str, category_code: str) -> tuple[Domain, Category]:
     category = (Category.objects.select_related("domain")
                 .filter(domain__slug=domain_slug, domain__is_active=True, code=category_code)
                 .first())

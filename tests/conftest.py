@@ -6,6 +6,7 @@ from django.db import connection
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from core import lookups
 from core.models import User
 from organizations import services as org_services
 from organizations.models import Membership, Organization, Role
@@ -26,10 +27,13 @@ def _fast_passwords(settings):
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    """Throttle counters live in the cache; each test starts with none."""
+    """Throttle counters live in the cache, models and domains in core.lookups' memo; each
+    test starts with neither (a rolled-back row must not be remembered)."""
     cache.clear()
+    lookups.forget()
     yield
     cache.clear()
+    lookups.forget()
 
 
 def pytest_collection_modifyitems(config, items):
