@@ -110,8 +110,8 @@ def _lexical(query: str, where: str, params: list, limit: int) -> list[tuple[int
 def _postgres(query: str, where: str, params: list, limit: int) -> list[tuple[int, float]]:
     # websearch_to_tsquery parses what people type (quotes, -, or). Passages holding every
     # term come first; when they are fewer than `limit` the query is relaxed step by step:
-    # passages holding at least two of the terms, then any term (OR). ts_rank_cd has to
-    # score every match, and OR matches a large share of a big corpus while "two of the
+    # passages holding at least two of the terms, then any term (OR). The rank has to be
+    # computed for every match, and OR matches a large share of a big corpus while "two of the
     # terms" matches far fewer, so each step is only taken when the one before came up short
     # (docs/benchmarks.md). Normalisation 32 maps the rank into 0..1.
     ranked: list[tuple[int, float]] = []
@@ -130,10 +130,11 @@ def _plain(query: str) -> bool:
     return not re.search(r'["]|(^|\s)-\w|\bor\b', query, flags=re.IGNORECASE)
 
 
-# Each stage's tsqueries from (config, query) parameters: the one rows must match, and the
-# one they are ranked by. "Two of the terms" ranks by the OR of the terms: ts_rank_cd over an
-# OR of every pair costs several times as much per row (it looks for covers of each pair),
-# and this step can match thousands of rows (docs/benchmarks.md).
+# Each stage: the tsquery rows must match, the tsquery and function they are ranked by (from
+# (config, query) parameters). "Two of the terms" can match thousands of rows; it ranks them
+# by the OR of the terms with ts_rank. ts_rank_cd over the OR of every pair looked for covers
+# of each pair and cost several times as much per row, and ranked the evaluation set worse
+# (PostgreSQL MRR@10 0.955 against 0.971 now; docs/benchmarks.md).
 _ALL = ("websearch_to_tsquery(%s::regconfig, %s)", 2)
 _ANY = ("to_tsquery(%s::regconfig, replace(websearch_to_tsquery(%s::regconfig, %s)::text, "
         "' & ', ' | '))", 3)
@@ -141,7 +142,8 @@ _PAIRS = ("(SELECT coalesce(string_agg(quote_literal(a.l) || ' & ' || quote_lite
           "' | '), '')::tsquery FROM (SELECT DISTINCT unnest(tsvector_to_array("
           "to_tsvector(%s::regconfig, %s))) AS l) a JOIN (SELECT DISTINCT unnest("
           "tsvector_to_array(to_tsvector(%s::regconfig, %s))) AS l) b ON a.l < b.l)", 4)
-_STAGES = {"all": (_ALL, _ALL), "pairs": (_PAIRS, _ANY), "any": (_ANY, _ANY)}
+_STAGES = {"all": (_ALL, _ALL, "ts_rank_cd"), "pairs": (_PAIRS, _ANY, "ts_rank"),
+           "any": (_ANY, _ANY, "ts_rank_cd")}
 
 
 def _tsquery_params(arity: int, config: str, query: str) -> list:
@@ -151,11 +153,11 @@ def _tsquery_params(arity: int, config: str, query: str) -> list:
 
 def _postgres_ranked(query: str, where: str, params: list, limit: int, *,
                      stage: str) -> list[tuple[int, float]]:
-    (match, match_arity), (rank, rank_arity) = _STAGES[stage]
+    (match, match_arity), (rank, rank_arity), function = _STAGES[stage]
     config = settings.EGRET_SEARCH_CONFIG
     sql = (
         f"WITH q AS (SELECT {match} AS query, {rank} AS rank) "
-        "SELECT c.id, ts_rank_cd('{0.1, 0.2, 0.4, 1.0}', c.search_vector, q.rank, 32) AS rank "
+        f"SELECT c.id, {function}('{{0.1, 0.2, 0.4, 1.0}}', c.search_vector, q.rank, 32) AS rank "
         "FROM knowledge_chunk c, q WHERE q.query::text <> '' AND c.search_vector @@ q.query "
         f"AND {where} ORDER BY rank DESC, c.id LIMIT %s"
     )
