@@ -24,6 +24,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from assistant.providers.base import (
     Finish,
@@ -95,9 +96,9 @@ _BUDGETS = {
 }
 
 
-@dataclass(frozen=True)
-class _Unit:
-    """One quotable piece of a source: a sentence of prose, or one list item / table row."""
+class _Unit(NamedTuple):
+    """One quotable piece of a source: a sentence of prose, or one list item / table row.
+    (A named tuple: dozens are made per answer, and a frozen dataclass is slow to build.)"""
 
     source: int  # index into request.sources
     position: int
@@ -485,13 +486,25 @@ def compose(request: GenerationRequest) -> str:
 
 def approximate_tokens(text: str) -> int:
     """About 4 tokens per 3 words, the usual ratio for English with BPE tokenizers."""
-    return int(len(text.split()) * 4 / 3 + 0.5)
+    return _tokens(len(text.split()))
 
 
-def _input_text(request: GenerationRequest) -> str:
-    sources = (f"{s.title}\n{s.section}\n{s.text}" for s in request.sources)
-    history = (turn.content for turn in request.history)
-    return "\n".join([request.question, *sources, *history])
+def _tokens(words: int) -> int:
+    return int(words * 4 / 3 + 0.5)
+
+
+@functools.lru_cache(maxsize=2048)  # passages recur; their word counts do not change
+def _word_count(text: str) -> int:
+    return len(text.split())
+
+
+def _input_tokens(request: GenerationRequest) -> int:
+    """The question, each source's title, section and text, and the earlier turns."""
+    words = sum(len(part.split()) for part in
+                [request.question, *(turn.content for turn in request.history)])
+    words += sum(_word_count(s.title) + len(s.section.split()) + _word_count(s.text)
+                 for s in request.sources)
+    return _tokens(words)
 
 
 # Stream piece boundaries: after each line break, and between sentences of a long line.
@@ -530,5 +543,5 @@ class ExtractiveProvider:
 
     @staticmethod
     def _usage(request: GenerationRequest, text: str) -> Usage:
-        return Usage(input_tokens=approximate_tokens(_input_text(request)),
+        return Usage(input_tokens=_input_tokens(request),
                      output_tokens=approximate_tokens(text))
