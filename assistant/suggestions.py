@@ -335,9 +335,9 @@ def _heading_questions(sources: list[SourceText], asked: set[str]) -> list[str]:
 
 
 @functools.lru_cache(maxsize=2048)  # the same passages come back for many questions
-def _topic_pairs(text: str) -> tuple[tuple[tuple[str, str], str], ...]:
+def _topic_pairs(text: str) -> tuple[tuple[tuple[str, str], tuple[str, str]], ...]:
     """Every adjacent pair of content words in `text` that reads as a topic, in order:
-    ((stem, stem), surface text). Repeats kept: key_terms counts them."""
+    ((stem, stem), (word, word) as written). Repeats kept: key_terms counts them."""
     pairs = []
     for fragment in _SOFT_BREAK.split(text):
         tokens = [t for t in _surface_tokens(fragment) if t[:1].isalnum()]
@@ -348,8 +348,7 @@ def _topic_pairs(text: str) -> tuple[tuple[tuple[str, str], str], ...]:
                 continue  # "Retain records" is an instruction, not a topic
             if not (left.isalpha() and right.isalpha()) or _key(right) in _UNITS:
                 continue
-            pairs.append(((stem(_key(left)), stem(_key(right))),
-                          f"{_soft_case(left)} {_soft_case(right)}"))
+            pairs.append(((stem(_key(left)), stem(_key(right))), (left, right)))
     return tuple(pairs)
 
 
@@ -357,16 +356,14 @@ def key_terms(sources: list[SourceText], exclude: set[str], limit: int = 3) -> l
     """Two-word phrases that recur across the sources (at least twice), most frequent
     first, leaving out those the question already covers."""
     counts: Counter[tuple[str, str]] = Counter()
-    surface: dict[tuple[str, str], str] = {}
-    order: dict[tuple[str, str], int] = {}
+    surface: dict[tuple[str, str], tuple[str, str]] = {}
     for source in sources:
-        for pair, text in _topic_pairs(source.text):
+        for pair, written in _topic_pairs(source.text):
             counts[pair] += 1
-            order.setdefault(pair, len(order))
-            surface.setdefault(pair, text)
-    ranked = sorted(counts, key=lambda pair: (-counts[pair], order[pair]))
-    chosen = [surface[pair] for pair in ranked if counts[pair] >= 2 and not set(pair) <= exclude]
-    return chosen[:limit]
+            surface.setdefault(pair, written)  # insertion order: first seen first
+    ranked = sorted(counts, key=lambda pair: -counts[pair])  # stable: ties keep that order
+    chosen = [pair for pair in ranked if counts[pair] >= 2 and not set(pair) <= exclude]
+    return [" ".join(map(_soft_case, surface[pair])) for pair in chosen[:limit]]
 
 
 def _normal(question: str) -> str:
