@@ -39,9 +39,10 @@ retrieval, the default. The model is `extractive` (the default model: no network
               of the machine other processes took meanwhile (a shared host is noisy).
   4. split    30 queries per set run in this process through django.test.Client (no HTTP,
               no concurrency): wall time, SQL statements (COMMIT included) and SQL time per
-              request, so Python time = wall - SQL. --profile adds a cProfile of the last set,
-              the statements of its median request and EXPLAIN (ANALYZE, BUFFERS) of its
-              slowest retrieval statement.
+              request, so Python time = wall - SQL; then the same 30 again (wall time only),
+              when the extractive provider's per-process memo of passages already holds them.
+              --profile adds a cProfile of the last set, the statements of its median request
+              and EXPLAIN (ANALYZE, BUFFERS) of its slowest retrieval statement.
 """
 
 from __future__ import annotations
@@ -373,7 +374,15 @@ def split_in_process(items: list[dict], api_key: str, mode: str) -> dict:
             requests.append({"wall": wall, "sql": log.rows, "body": response.json()})
     finally:
         del wrapper._commit  # the class's method again
-    return {"requests": requests, "items": items[:SPLIT_QUERIES], "post": post}
+    # The pass above met most passages for the first time in this process; the same queries
+    # again find their passages' analysis remembered (the extractive provider's memo), as
+    # the load phases, which cycle through their query set, mostly do.
+    again = []
+    for item in items[:SPLIT_QUERIES]:
+        started = time.perf_counter()
+        post(item)
+        again.append((time.perf_counter() - started) * 1000)
+    return {"requests": requests, "again": again, "items": items[:SPLIT_QUERIES], "post": post}
 
 
 def profile_in_process(split: dict) -> cProfile.Profile:
@@ -578,7 +587,8 @@ def report_splits(splits: dict) -> None:
     print(f"\nin process (django.test.Client, 1 thread, no HTTP), {SPLIT_QUERIES} queries per "
           f"set, medians:")
     print("  set         | wall ms | SQL stmts | SQL ms | Python ms | retrieval_ms | "
-          "generation_ms  (SQL: statements + COMMITs, round trips included)")
+          "generation_ms | wall ms, 2nd pass  (SQL: statements + COMMITs, round trips "
+          "included; 2nd pass: the same queries again, passages already analysed)")
     for label, split in splits.items():
         reqs = split["requests"]
         walls = [r["wall"] for r in reqs]
@@ -589,7 +599,8 @@ def report_splits(splits: dict) -> None:
               f"{statistics.median(stmts):5.0f} ({min(stmts)}-{max(stmts)}) | "
               f"{statistics.median(sql_ms):6.1f} | {statistics.median(python):9.1f} | "
               f"{statistics.median(r['body']['retrieval_ms'] for r in reqs):12.0f} | "
-              f"{statistics.median(r['body']['generation_ms'] for r in reqs):13.0f}")
+              f"{statistics.median(r['body']['generation_ms'] for r in reqs):13.0f} | "
+              f"{statistics.median(split['again']):17.1f}")
 
 
 def report_profile(label: str, split: dict, profiler: cProfile.Profile) -> None:
