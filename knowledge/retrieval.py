@@ -155,14 +155,18 @@ def _postgres_ranked(query: str, where: str, params: list, limit: int, *,
                      stage: str) -> list[tuple[int, float]]:
     (match, match_arity), (rank, rank_arity), function = _STAGES[stage]
     config = settings.EGRET_SEARCH_CONFIG
+    columns, stage_params = f"{match} AS query", _tsquery_params(match_arity, config, query)
+    ranked_by = "q.query"  # the matching tsquery, parsed once, unless the stage ranks by another
+    if rank != match:
+        columns += f", {rank} AS rank"
+        stage_params += _tsquery_params(rank_arity, config, query)
+        ranked_by = "q.rank"
     sql = (
-        f"WITH q AS (SELECT {match} AS query, {rank} AS rank) "
-        f"SELECT c.id, {function}('{{0.1, 0.2, 0.4, 1.0}}', c.search_vector, q.rank, 32) AS rank "
-        "FROM knowledge_chunk c, q WHERE q.query::text <> '' AND c.search_vector @@ q.query "
-        f"AND {where} ORDER BY rank DESC, c.id LIMIT %s"
+        f"WITH q AS (SELECT {columns}) "
+        f"SELECT c.id, {function}('{{0.1, 0.2, 0.4, 1.0}}', c.search_vector, {ranked_by}, 32) "
+        "AS rank FROM knowledge_chunk c, q WHERE q.query::text <> '' "
+        f"AND c.search_vector @@ q.query AND {where} ORDER BY rank DESC, c.id LIMIT %s"
     )
-    stage_params = [*_tsquery_params(match_arity, config, query),
-                    *_tsquery_params(rank_arity, config, query)]
     with connection.cursor() as cursor:
         cursor.execute(sql, [*stage_params, *params, limit])
         return [(pk, float(rank)) for pk, rank in cursor.fetchall()]

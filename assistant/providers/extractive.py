@@ -502,8 +502,8 @@ def _input_tokens(request: GenerationRequest) -> int:
     """The question, each source's title, section and text, and the earlier turns."""
     words = sum(len(part.split()) for part in
                 [request.question, *(turn.content for turn in request.history)])
-    words += sum(_word_count(s.title) + len(s.section.split()) + _word_count(s.text)
-                 for s in request.sources)
+    words += sum(_word_count(part) for s in request.sources
+                 for part in (s.title, s.section, s.text))
     return _tokens(words)
 
 
