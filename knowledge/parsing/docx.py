@@ -1,0 +1,78 @@
+"""DOCX: paragraphs and tables in document order (python-docx); Title and Heading N styles
+give the sections.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import TYPE_CHECKING
+
+from knowledge.parsing.common import Block, ParseError, Parsed, clean, logger
+
+if TYPE_CHECKING:
+    from docx.table import Table
+
+
+def parse_docx(data: bytes) -> Parsed:
+    import docx
+    from docx.table import Table
+    from docx.text.paragraph import Paragraph
+
+    try:
+        document = docx.Document(io.BytesIO(data))
+        blocks: list[Block] = []
+        section = ""
+        first_title: str | None = None
+        first_h1: str | None = None
+        for item in document.iter_inner_content():
+            if isinstance(item, Paragraph):
+                text = clean(item.text)
+                if not text:
+                    continue
+                style = item.style.name if item.style is not None else ""
+                if style.startswith("Title"):
+                    first_title = first_title or text
+                    section = text
+                elif style.startswith("Heading"):
+                    if style == "Heading 1":
+                        first_h1 = first_h1 or text
+                    section = text
+                else:
+                    blocks.append(Block(text, section, None))
+            elif isinstance(item, Table):
+                text = _docx_table_text(item)
+                if text:
+                    blocks.append(Block(text, section, None))
+        core_title = clean(document.core_properties.title or "")
+    except ParseError:
+        raise
+    except Exception as exc:  # python-docx/lxml raise KeyError, ValueError, XMLSyntaxError...
+        logger.info("python-docx failed: %r", exc)
+        raise ParseError(
+            "The DOCX file could not be read: it is damaged or not a Word document."
+        ) from exc
+    return Parsed(
+        kind="docx",
+        blocks=blocks,
+        page_count=None,
+        title=core_title or first_title or first_h1,
+    )
+
+
+def _docx_table_text(table: Table) -> str:
+    rows: list[str] = []
+    for row in table.rows:
+        cells: list[str] = []
+        seen: list[object] = []
+        for cell in row.cells:
+            # Merged cells are repeated once per grid column they span. The list keeps the
+            # lxml proxies alive, which is what makes the identity test reliable.
+            if any(cell._tc is other for other in seen):
+                continue
+            seen.append(cell._tc)
+            text = clean(cell.text)
+            if text:
+                cells.append(text)
+        if cells:
+            rows.append(" | ".join(cells))
+    return "\n".join(rows)
