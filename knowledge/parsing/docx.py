@@ -1,16 +1,19 @@
 """DOCX: paragraphs and tables in document order (python-docx); Title and Heading N styles
-give the sections.
+give the sections, the Title outermost and each Heading N at level N.
 """
 
 from __future__ import annotations
 
 import io
+import re
 from typing import TYPE_CHECKING
 
-from knowledge.parsing.common import Block, ParseError, Parsed, clean, logger
+from knowledge.parsing.common import Block, Outline, ParseError, Parsed, clean, logger
 
 if TYPE_CHECKING:
     from docx.table import Table
+
+_HEADING_LEVEL = re.compile(r"Heading\s*(\d+)")
 
 
 def parse_docx(data: bytes) -> Parsed:
@@ -21,7 +24,7 @@ def parse_docx(data: bytes) -> Parsed:
     try:
         document = docx.Document(io.BytesIO(data))
         blocks: list[Block] = []
-        section = ""
+        outline = Outline()
         first_title: str | None = None
         first_h1: str | None = None
         for item in document.iter_inner_content():
@@ -32,17 +35,17 @@ def parse_docx(data: bytes) -> Parsed:
                 style = item.style.name if item.style is not None else ""
                 if style.startswith("Title"):
                     first_title = first_title or text
-                    section = text
+                    outline.enter(0, text)
                 elif style.startswith("Heading"):
                     if style == "Heading 1":
                         first_h1 = first_h1 or text
-                    section = text
+                    outline.enter(_heading_level(style), text)
                 else:
-                    blocks.append(Block(text, section, None))
+                    blocks.append(outline.block(text))
             elif isinstance(item, Table):
                 text = _docx_table_text(item)
                 if text:
-                    blocks.append(Block(text, section, None))
+                    blocks.append(outline.block(text))
         core_title = clean(document.core_properties.title or "")
     except ParseError:
         raise
@@ -57,6 +60,12 @@ def parse_docx(data: bytes) -> Parsed:
         page_count=None,
         title=core_title or first_title or first_h1,
     )
+
+
+def _heading_level(style: str) -> int:
+    """'Heading 2' -> 2; a heading style without a number counts as level 1."""
+    match = _HEADING_LEVEL.match(style)
+    return int(match.group(1)) if match else 1
 
 
 def _docx_table_text(table: Table) -> str:

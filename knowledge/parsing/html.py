@@ -1,12 +1,12 @@
-"""HTML: visible text by block element (html.parser); h1-h6 give the sections, scripts,
-styles and embedded objects are skipped.
+"""HTML: visible text by block element (html.parser); h1-h6 give the sections, nested by
+level; scripts, styles and embedded objects are skipped.
 """
 
 from __future__ import annotations
 
 from html.parser import HTMLParser
 
-from knowledge.parsing.common import Block, ParseError, Parsed, clean
+from knowledge.parsing.common import Block, Outline, ParseError, Parsed, clean
 
 _HTML_SKIP = frozenset(
     {"script", "style", "noscript", "template", "svg", "math", "iframe", "object", "canvas"}
@@ -33,7 +33,7 @@ class _HtmlExtractor(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.blocks: list[Block] = []
-        self.section = ""
+        self.outline = Outline()
         self.title: str | None = None
         self.first_h1: str | None = None
         self._skip_stack: list[str] = []
@@ -52,7 +52,7 @@ class _HtmlExtractor(HTMLParser):
         else:
             text = " | ".join(part for part in (clean(p) for p in raw.split("\x1f")) if part)
         if text.strip():
-            self.blocks.append(Block(text, self.section, None))
+            self.blocks.append(self.outline.block(text))
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if self._skip_stack:
@@ -97,7 +97,7 @@ class _HtmlExtractor(HTMLParser):
         if tag in _HTML_HEADINGS and self._heading is not None:
             heading = clean("".join(self._heading_parts))
             if heading:
-                self.section = heading
+                self.outline.enter(int(self._heading[1]), heading)
                 if self._heading == "h1" and self.first_h1 is None:
                     self.first_h1 = heading
             self._heading = None

@@ -1,12 +1,12 @@
-"""Markdown: ATX and setext headings give the sections; inline markup is stripped, code
-blocks and code spans are kept verbatim.
+"""Markdown: ATX and setext headings give the sections, nested by level (a block's path runs
+from its H1 down); inline markup is stripped, code blocks and code spans are kept verbatim.
 """
 
 from __future__ import annotations
 
 import re
 
-from knowledge.parsing.common import LIST_ITEM, WS_H, Block, Parsed, clean
+from knowledge.parsing.common import LIST_ITEM, WS_H, Block, Outline, Parsed, clean
 
 _MD_ATX = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$")
 _MD_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
@@ -75,7 +75,7 @@ def _skip_front_matter(lines: list[str]) -> list[str]:
 def parse_markdown(text: str) -> Parsed:
     lines = _skip_front_matter(text.split("\n"))
     blocks: list[Block] = []
-    section = ""
+    outline = Outline()
     title: str | None = None
     paragraph: list[str] = []
 
@@ -83,15 +83,15 @@ def parse_markdown(text: str) -> Parsed:
         nonlocal paragraph
         body = _md_paragraph(paragraph)
         if body:
-            blocks.append(Block(body, section, None))
+            blocks.append(outline.block(body))
         paragraph = []
 
     def set_heading(level: int, heading: str) -> None:
-        nonlocal section, title
+        nonlocal title
         heading = clean(_md_inline(heading))
         if not heading:
             return
-        section = heading
+        outline.enter(level, heading)
         if level == 1 and title is None:
             title = heading
 
@@ -110,7 +110,7 @@ def parse_markdown(text: str) -> Parsed:
             index += 1
             code_text = "\n".join(code).strip("\n")
             if code_text.strip():
-                blocks.append(Block(code_text, section, None))
+                blocks.append(outline.block(code_text))
             continue
         heading = _MD_ATX.match(line)
         if heading:

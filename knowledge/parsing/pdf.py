@@ -1,5 +1,6 @@
 """PDF: the text layer page by page (pypdf), with running headers and footers removed,
-paragraphs rebuilt from extracted lines, and headings recognised by their shape and place.
+paragraphs rebuilt from extracted lines, and headings recognised by their shape and place
+(nested by their numbers; see `common.shape_depths`).
 """
 
 from __future__ import annotations
@@ -11,11 +12,13 @@ from dataclasses import dataclass
 
 from knowledge.parsing.common import (
     Block,
+    Outline,
     ParseError,
     Parsed,
     clean,
     heading_candidate,
     logger,
+    shape_depths,
 )
 
 _SENTENCE_END = re.compile(r"[.!?:;][\"'”’)\]]*$")
@@ -61,7 +64,7 @@ class _PdfLine:
     page: int
 
 
-def _pdf_blocks(pages: list[str]) -> list[Block]:
+def _pdf_blocks(pages: list[str], title: str | None = None) -> list[Block]:
     page_lines = [_page_lines(text) for text in pages]
     boilerplate = _boilerplate_lines(page_lines)
     # Flatten with blank lines kept as paragraph separators; a page break is one too.
@@ -93,8 +96,21 @@ def _pdf_blocks(pages: list[str]) -> list[Block]:
                 return True
         return False
 
+    # Headings first: whether the first one is the document's title depends on what follows.
+    headings = {
+        index: clean(line.text)
+        for index, line in enumerate(lines)
+        if line is not None and is_heading(index)
+    }
+    at = list(headings)
+    body_after_first = len(at) > 1 and any(
+        lines[index] is not None for index in range(at[0] + 1, at[1])
+    )
+    depths = shape_depths(list(headings.values()), body_after_first=body_after_first, title=title)
+    heading_depth = dict(zip(at, depths))
+
     blocks: list[Block] = []
-    section = ""
+    outline = Outline()
     paragraph: list[str] = []
     paragraph_page: int | None = None
 
@@ -106,16 +122,16 @@ def _pdf_blocks(pages: list[str]) -> list[Block]:
             # A sentence running over a page break belongs to the paragraph it started in.
             if (
                 previous is not None
-                and previous.section == section
+                and previous.path == outline.path
                 and previous.page is not None
                 and paragraph_page is not None
                 and previous.page < paragraph_page
                 and not _SENTENCE_END.search(previous.text)
                 and text[:1].islower()
             ):
-                blocks[-1] = Block(_join_lines([previous.text, text]), section, previous.page)
+                blocks[-1] = outline.block(_join_lines([previous.text, text]), previous.page)
             else:
-                blocks.append(Block(text, section, paragraph_page))
+                blocks.append(outline.block(text, paragraph_page))
         paragraph = []
         paragraph_page = None
 
@@ -123,9 +139,9 @@ def _pdf_blocks(pages: list[str]) -> list[Block]:
         if line is None:
             flush()
             continue
-        if is_heading(index):
+        if index in headings:
             flush()
-            section = clean(line.text)
+            outline.enter(heading_depth[index], headings[index])
             continue
         if paragraph and _SENTENCE_END.search(paragraph[-1]) and len(paragraph[-1]) < 60:
             # A short line ending a sentence usually ends a paragraph in extracted text.
@@ -173,5 +189,7 @@ def parse_pdf(data: bytes) -> Parsed:
             "The PDF has no text layer (scanned images are not supported); "
             "upload a PDF with selectable text."
         )
-    return Parsed(kind="pdf", blocks=_pdf_blocks(pages), page_count=len(pages), title=title)
+    return Parsed(
+        kind="pdf", blocks=_pdf_blocks(pages, title), page_count=len(pages), title=title
+    )
 

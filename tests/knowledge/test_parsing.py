@@ -1,4 +1,4 @@
-"""Upload screening and text extraction (knowledge/parsing.py). Pure functions: no database."""
+"""Upload screening and text extraction (knowledge/parsing/). Pure functions: no database."""
 
 from __future__ import annotations
 
