@@ -375,6 +375,11 @@ EGRET_EMBEDDINGS_DIMENSIONS = env_int("EGRET_EMBEDDINGS_DIMENSIONS", 384)
 # Answers with no passage covering at least this share of the question's terms are
 # `insufficient_context` (no charge). See assistant/grounding.py.
 EGRET_MIN_COVERAGE = env_float("EGRET_MIN_COVERAGE", 0.34)
+# ... or at least this many of them (long, several-part questions).
+EGRET_MIN_MATCHED_TERMS = env_int("EGRET_MIN_MATCHED_TERMS", 3)
+# Each retrieved passage is widened to its section, up to this many words, before it is
+# quoted or sent to a model (knowledge.retrieval.widen).
+EGRET_SOURCE_WORDS = env_int("EGRET_SOURCE_WORDS", 450)
 # Upstream LLM calls: seconds per request and retries on connection errors, 429 and 5xx.
 EGRET_PROVIDER_TIMEOUT = env_float("EGRET_PROVIDER_TIMEOUT", 60.0)
 EGRET_PROVIDER_MAX_RETRIES = env_int("EGRET_PROVIDER_MAX_RETRIES", 2)

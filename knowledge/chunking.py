@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import groupby
 
+from knowledge.boilerplate import is_boilerplate
 from knowledge.parsing import Block
 
 # A trailing piece this small says too little on its own; it joins the chunk before it.
@@ -25,6 +26,7 @@ class ChunkDraft:
     section: str
     page: int | None
     token_count: int
+    path: tuple[str, ...] = ()  # the headings the chunk sits under, outermost first
 
 
 # Lowercased tokens (with their final period) after which a period does not end a sentence.
@@ -226,8 +228,12 @@ def chunk_blocks(
         raise ValueError("Expected 0 <= overlap_words < min_words.")
 
     chunks: list[ChunkDraft] = []
-    indexed = [(index, block) for index, block in enumerate(blocks) if block.text.strip()]
-    for section, group in groupby(indexed, key=lambda pair: pair[1].section):
+    indexed = [(index, block) for index, block in enumerate(blocks)
+               if block.text.strip() and not is_boilerplate(block.text, block.section)]
+    # Two subsections may share a heading ("Scope") under different parents: the whole path
+    # tells sections apart.
+    for (section, path), group in groupby(indexed,
+                                          key=lambda pair: (pair[1].section, pair[1].path)):
         units = _units(list(group), max_words)
         for chunk_units in _section_drafts(
             units, target_words=target_words, max_words=max_words, overlap_words=overlap_words
@@ -240,6 +246,7 @@ def chunk_blocks(
                     section=section,
                     page=chunk_units[0].page,
                     token_count=len(text.split()),
+                    path=path,
                 )
             )
     return chunks

@@ -110,6 +110,9 @@ class Chunk(models.Model):
     ordinal = models.PositiveIntegerField()
     text = models.TextField()
     section = models.CharField(max_length=300, blank=True)
+    # Where the passage sits: "Document title › Section › Subsection" (the innermost heading
+    # is `section`). Indexed with the heading's weight; retrieval widens a hit along it.
+    heading_path = models.CharField(max_length=1000, blank=True)
     page = models.PositiveIntegerField(null=True, blank=True)
     token_count = models.PositiveIntegerField(default=0)
     search_vector = SearchVectorField(null=True, blank=True)

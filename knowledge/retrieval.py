@@ -10,10 +10,11 @@ another organization's private chunks are never candidates, whatever the limit.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.conf import settings
 from django.db import connection
+from django.db.models import Q
 
 from knowledge import embeddings, vectors
 from knowledge.models import Chunk, Document
@@ -34,6 +35,11 @@ class Passage:
     document: Document
     score: float  # 0..1, higher is better
     scope: str  # "public" | "private"
+    context: str = ""  # the chunk widened to its section (widen()); the chunk alone if empty
+
+    @property
+    def text(self) -> str:
+        return self.context or self.chunk.text
 
 
 def search(query: str, *, domain=None, category=None, organization=None, scope: str = "all",
@@ -237,3 +243,121 @@ def _hydrate(ranked: list[tuple[int, float]], organization) -> list[Passage]:
                                 score=round(min(1.0, max(0.0, score)), 4),
                                 scope="private" if private else "public"))
     return passages
+
+
+# --- Passages for an answer -----------------------------------------------------------------
+DOCUMENT_POOL = 4  # candidates looked at per passage returned
+DOCUMENT_RRF_K = 5
+
+
+def passages_for(query: str, *, limit: int, **scope) -> list[Passage]:
+    """What an answer is built from: a wider pool of hits, regrouped so the documents most
+    of the pool points to come first (a question in users' words matches a few words in
+    each of several sections of the document that answers it, and one or two words of many
+    others), then each widened to its section (widen())."""
+    pool = search(query, limit=max(limit * DOCUMENT_POOL, 20), **scope)
+    weight: dict = {}
+    for rank, passage in enumerate(pool):
+        key = passage.document.pk
+        weight[key] = weight.get(key, 0.0) + 1.0 / (DOCUMENT_RRF_K + rank)
+    order = {id(p): i for i, p in enumerate(pool)}
+    grouped = sorted(pool, key=lambda p: (-weight[p.document.pk], order[id(p)]))
+    return widen(grouped[:limit])
+
+
+# --- Widening a hit to its section ---------------------------------------------------------
+WIDEN_REACH = 8  # neighbouring chunks looked at on each side of a hit
+
+
+def widen(passages: list[Passage], *, words: int | None = None) -> list[Passage]:
+    """Each passage grown to its section: the neighbouring chunks of its document under the
+    same heading path (its subsections included), in document order, until `words`. A list
+    or procedure split over several chunks reaches the model whole. A passage whose chunk is
+    already inside a better-ranked passage's section is dropped: it would repeat it."""
+    if not passages:
+        return []
+    budget = settings.EGRET_SOURCE_WORDS if words is None else words
+    neighbours = _neighbours(passages)
+    taken: set[int] = set()
+    widened: list[Passage] = []
+    for passage in passages:
+        if passage.chunk.pk in taken:
+            continue
+        chunks = _section_around(passage.chunk, neighbours.get(passage.chunk.document_id, []),
+                                 budget, taken)
+        taken.update(chunk.pk for chunk in chunks)
+        widened.append(replace(passage, context=_joined(chunks, passage.chunk.heading_path)))
+    return widened
+
+
+def _neighbours(passages: list[Passage]) -> dict:
+    """Chunk rows (no vectors) near every hit, by document, in order: one query."""
+    near = Q()
+    for passage in passages:
+        chunk = passage.chunk
+        near |= Q(document_id=chunk.document_id,
+                  ordinal__range=(chunk.ordinal - WIDEN_REACH, chunk.ordinal + WIDEN_REACH))
+    rows = (Chunk.objects.filter(near).order_by("document_id", "ordinal")
+            .only("id", "document_id", "ordinal", "text", "section", "heading_path",
+                  "token_count"))
+    by_document: dict = {}
+    for row in rows:
+        by_document.setdefault(row.document_id, []).append(row)
+    return by_document
+
+
+def _inside(chunk: Chunk, path: str) -> bool:
+    return chunk.heading_path == path or chunk.heading_path.startswith(path + " › ")
+
+
+def _section_around(hit: Chunk, rows: list[Chunk], budget: int, taken: set[int]) -> list[Chunk]:
+    """The hit, then its section's chunks after and before it in turn, within budget; when
+    the whole section fits and room is left, the sections around it, nearest first (a
+    two-line section says little without its neighbours)."""
+    index = next((i for i, row in enumerate(rows) if row.pk == hit.pk), None)
+    if index is None:
+        return [hit]
+    span = [index, index]  # first and last position taken
+    used = rows[index].token_count
+    for inside in (True, False):
+        grew = True
+        while grew:
+            grew = False
+            for side in (1, 0):
+                position = span[side] + (1 if side else -1)
+                if not 0 <= position < len(rows):
+                    continue
+                row = rows[position]
+                if (row.document_id != hit.document_id or row.pk in taken
+                        or used + row.token_count > budget
+                        or (inside and not _inside(row, hit.heading_path))):
+                    continue
+                span[side] = position
+                used += row.token_count
+                grew = True
+    return rows[span[0]:span[1] + 1]
+
+
+def _joined(chunks: list[Chunk], path: str) -> str:
+    """The chunks' text without the sentences consecutive chunks share; a subsection opens
+    with its heading."""
+    parts: list[str] = []
+    previous: Chunk | None = None
+    for chunk in chunks:
+        text = chunk.text
+        if previous is not None and previous.heading_path == chunk.heading_path:
+            text = _without_overlap(previous.text, text)
+        elif chunk.heading_path != path and chunk.section:
+            text = f"### {chunk.section}\n\n{text}"
+        if text:
+            parts.append(text)
+        previous = chunk
+    return "\n\n".join(parts)
+
+
+def _without_overlap(before: str, text: str) -> str:
+    """`text` less its opening sentences that end `before` (the chunker's overlap)."""
+    for end in range(len(text) - 1, 0, -1):
+        if text[end].isspace() and text[end - 1] in ".!?:;" and before.endswith(text[:end]):
+            return text[end:].lstrip()
+    return text

@@ -69,7 +69,9 @@ def document_ingest(document_id) -> Document:
         drafts = chunking.chunk_blocks(parsed.blocks)
         if not drafts:
             raise parsing.ParseError("The file contains no readable text.")
-        vectors = _embed([_embedding_text(d.section, d.text) for d in drafts])
+        paths = [heading_path(document.title, draft.path or (draft.section,))
+                 for draft in drafts]
+        vectors = _embed([_embedding_text(path, d.text) for path, d in zip(paths, drafts)])
     except parsing.ParseError as exc:
         return _fail(document, str(exc))
     except Exception:  # a bug or an outage must not leave the document `processing` forever
@@ -81,6 +83,7 @@ def document_ingest(document_id) -> Document:
             Chunk(document=document, organization_id=document.organization_id,
                   domain_id=document.domain_id, category_id=document.category_id,
                   ordinal=draft.ordinal, text=draft.text, section=draft.section[:300],
+                  heading_path=paths[i],
                   page=draft.page, token_count=draft.token_count,
                   embedding=embeddings.to_bytes(vectors[i]) if vectors is not None else None)
             for i, draft in enumerate(drafts)
@@ -94,9 +97,21 @@ def document_ingest(document_id) -> Document:
     return document
 
 
-def _embedding_text(section: str, text: str) -> str:
-    """What a chunk's embedding is computed from: its heading gives the passage context."""
-    return f"{section}\n{text}" if section else text
+PATH_SEPARATOR = " › "
+
+
+def heading_path(title: str, headings: tuple[str, ...]) -> str:
+    """"Title › Section › Subsection": the document's title leads unless its first heading
+    already is the title; empty headings are left out."""
+    parts = [h for h in headings if h]
+    if title and not (parts and parts[0].casefold() == title.casefold()):
+        parts.insert(0, title)
+    return PATH_SEPARATOR.join(parts)[:1000]
+
+
+def _embedding_text(path: str, text: str) -> str:
+    """What a chunk's embedding is computed from: its heading path gives the passage context."""
+    return f"{path}\n{text}" if path else text
 
 
 def _embed(texts: list[str]):
@@ -115,7 +130,7 @@ def _fail(document: Document, error: str) -> Document:
 
 
 def index_chunks(*, document_id=None) -> int:
-    """Fill the stored tsvector (PostgreSQL): the section heading weighs more (A) than the
+    """Fill the stored tsvector (PostgreSQL): the heading path weighs more (A) than the
     body (B). On SQLite the FTS5 triggers keep the index current; nothing to do."""
     if connection.vendor != "postgresql":
         return 0
@@ -124,7 +139,7 @@ def index_chunks(*, document_id=None) -> int:
     with connection.cursor() as cursor:
         cursor.execute(
             "UPDATE knowledge_chunk SET search_vector = "
-            "setweight(to_tsvector(%s::regconfig, coalesce(section, '')), 'A') || "
+            "setweight(to_tsvector(%s::regconfig, coalesce(heading_path, '')), 'A') || "
             f"setweight(to_tsvector(%s::regconfig, text), 'B') {where}",
             [config, config, *params])
         return cursor.rowcount
@@ -137,7 +152,7 @@ def embeddings_rebuild(*, batch_size: int = 256) -> int:
     if pgvector.column() is not None:
         pgvector.retype(embeddings.dimensions())
     done = 0
-    queryset = Chunk.objects.order_by("pk").values_list("pk", "section", "text")
+    queryset = Chunk.objects.order_by("pk").values_list("pk", "heading_path", "text")
     batch: list[tuple] = []
     for row in queryset.iterator(chunk_size=batch_size):
         batch.append(row)

@@ -1,0 +1,144 @@
+"""Section-aware knowledge, on both databases: chunks know their heading path, headings weigh
+more in the index, boilerplate is never indexed, and a hit is widened to its section."""
+
+import pytest
+
+from knowledge import retrieval, services
+from knowledge.boilerplate import is_boilerplate
+from knowledge.models import Chunk, Document
+
+POLICY = """# Breach Handling Policy
+
+> Sample content written for the Egret demo library. Not legal or regulatory text.
+
+## Contents
+
+Scope ........ 1
+Notification ........ 2
+Register ........ 3
+
+## Scope
+
+This policy applies to every business unit and to contractors.
+
+## Notification
+
+### Notifying the Regulator
+
+Notify the regulator within 72 hours of becoming aware of the breach. The notification
+should describe:
+
+- the nature of the breach and the approximate number of people concerned;
+- the name and contact details of the data protection officer;
+- the likely consequences;
+- the measures taken or proposed.
+
+### Notifying Individuals
+
+Tell the people affected without undue delay when the risk to them is high.
+
+## Register
+
+Record every breach in the register, including those not notified.
+"""
+
+
+def ingest(text: str, name: str, **kwargs) -> Document:
+    document = services.document_create(data=text.encode(), filename=name, **kwargs)
+    return services.document_ingest(document.pk)
+
+
+@pytest.fixture
+def policy(domain, category):
+    return ingest(POLICY, "breach-policy.md", domain=domain, category=category,
+                  title="Breach Handling Policy")
+
+
+def test_chunks_carry_their_heading_path(policy):
+    paths = list(policy.chunks.order_by("ordinal").values_list("heading_path", "section"))
+    assert ("Breach Handling Policy › Notification › Notifying the Regulator",
+            "Notifying the Regulator") in paths
+    assert ("Breach Handling Policy › Register", "Register") in paths
+
+
+def test_disclaimers_and_tables_of_contents_are_never_indexed(policy):
+    texts = " ".join(policy.chunks.values_list("text", flat=True))
+    assert "Sample content" not in texts and "........" not in texts
+    assert not policy.chunks.filter(section="Contents").exists()
+
+
+@pytest.mark.parametrize("text, section, expected", [
+    ("Sample content written for the Egret demo library. Not legal or regulatory text.", "",
+     True),
+    ("Copyright © 2024 Example Ltd. All rights reserved.", "", True),
+    ("Scope ........ 1\nTerms ........ 2\nRules ........ 4", "", True),
+    ("Anything at all", "Table of Contents", True),
+    ("Notify the regulator within 72 hours. This is not legal advice, but the deadline "
+     "applies to every breach that is likely to result in a risk to individuals, whatever "
+     "its size, and it runs from the moment the organisation becomes aware of it. Record "
+     "every breach in the register and review the register each quarter with the data "
+     "protection officer, including breaches that were not notified.", "", False),
+    ("Retain batch records for five years.", "Retention", False),
+])
+def test_boilerplate_is_recognised_narrowly(text, section, expected):
+    assert is_boilerplate(text, section) is expected
+
+
+def test_the_heading_path_weighs_more_than_the_body(domain, category):
+    ingest("# Incident Register\n\n## Entries\n\nEach entry records the date and the owner.",
+           "register.md", domain=domain, category=category, title="Incident Register")
+    ingest("# Access Reviews\n\n## Cadence\n\nReview access quarterly. An incident may be "
+           "noted in the review record.", "access.md", domain=domain, category=category,
+           title="Access Reviews")
+    hits = retrieval.search("incident register", domain=domain, category=category)
+    assert hits[0].document.title == "Incident Register"
+
+
+def test_a_hit_is_widened_to_its_whole_section_within_the_budget(domain, category, settings):
+    items = "\n".join(f"- control number {n} must be documented and tested;" for n in range(40))
+    text = (f"# Controls\n\n## Required Controls\n\nThe programme must include:\n\n{items}\n\n"
+            "## Unrelated\n\nCanteen opening hours are posted weekly.")
+    document = ingest(text, "controls.md", domain=domain, category=category)
+    section = document.chunks.filter(section="Required Controls").order_by("ordinal")
+    assert section.count() >= 2  # the list was split across chunks
+    hits = retrieval.search("what must the programme include", domain=domain,
+                            category=category, limit=1)
+    widened = retrieval.widen(hits, words=2000)[0]
+    for n in range(40):
+        assert f"control number {n} must" in widened.text
+    assert widened.text.count("control number 39 must") == 1  # chunk overlaps removed
+    narrow = retrieval.widen(hits, words=hits[0].chunk.token_count)[0]
+    assert narrow.text == hits[0].chunk.text
+
+
+def test_a_small_section_is_widened_with_its_neighbours_and_passages_do_not_repeat(policy):
+    hits = retrieval.search("notify individuals affected high risk", domain=policy.domain,
+                            category=policy.category, limit=5)
+    widened = retrieval.widen(hits, words=200)
+    texts = [p.text for p in widened]
+    assert "### Notifying the Regulator" in texts[0] or "Notify the regulator" in texts[0]
+    chunk_ids = [p.chunk.pk for p in widened]
+    assert len(chunk_ids) == len(set(chunk_ids))
+    # No sentence of the document is handed over twice.
+    assert sum(text.count("Tell the people affected") for text in texts) == 1
+
+
+def test_passages_for_an_answer_come_from_the_document_most_hits_point_to(domain, category):
+    ingest(POLICY, "breach-policy.md", domain=domain, category=category)
+    ingest("# Vendor Contracts\n\n## Notices\n\nA notification of termination must be sent "
+           "with 90 days notice to the vendor's regulator contact.", "vendors.md",
+           domain=domain, category=category)
+    passages = retrieval.passages_for(
+        "how fast must the regulator get our breach notification and what goes in it",
+        domain=domain, category=category, limit=3)
+    assert passages[0].document.filename == "breach-policy.md"
+    assert "the likely consequences" in passages[0].text
+
+
+def test_an_existing_chunk_gets_a_path_from_its_title_and_section(policy):
+    from knowledge.services import heading_path
+
+    assert heading_path("Policy", ("Policy", "Scope")) == "Policy › Scope"
+    assert heading_path("Policy", ("Scope",)) == "Policy › Scope"
+    assert heading_path("Policy", ()) == "Policy"
+    assert Chunk.objects.filter(heading_path="").count() == 0
