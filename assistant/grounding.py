@@ -16,17 +16,24 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from assistant.suggestions import stem
+from assistant.suggestions import stem, terms
 from knowledge.retrieval import Passage, terms_of
 
 # Words that shape a question but say nothing about its subject ("how long must we ...").
 QUESTION_WORDS = frozenset(
     "must should shall need needs required require often long many much also any ever "
     "kind sort way ways get make made tell know".split())
+_QUESTION_STEMS = frozenset(stem(word) for word in QUESTION_WORDS)
 
 
 def content_terms(question: str) -> list[str]:
     return [t for t in terms_of(question) if t not in QUESTION_WORDS]
+
+
+def question_stems(question: str) -> set[str]:
+    """The stems a passage is checked against, split as passages are ("pre-written" is
+    "pre" and "written"), without the words that only frame a question."""
+    return {t for t in terms(question) if t not in _QUESTION_STEMS}
 
 
 @functools.lru_cache(maxsize=4096)  # the same top passages come back for many questions
@@ -34,11 +41,43 @@ def stems_of(text: str) -> frozenset[str]:
     return frozenset(stem(w) for w in re.findall(r"[a-z0-9]+", text.lower()) if len(w) > 1)
 
 
+def matched(question_stems: set[str], passage: Passage) -> int:
+    """How many of the question's content stems the passage holds (the retrieved chunk with
+    its heading path; the sections it was widened with do not vouch for it)."""
+    return len(question_stems & stems_of(_own_text(passage)))
+
+
+def _own_text(passage: Passage) -> str:
+    return f"{passage.chunk.heading_path}. {passage.chunk.text}"
+
+
+@functools.lru_cache(maxsize=4096)
+def pairs_of(text: str) -> frozenset[tuple[str, str]]:
+    """Adjacent content words, stemmed ("record review", "cleaning validation"); a
+    hyphenated word ("mid-sized") is one word, not a pair."""
+    stems = terms(text.replace("-", ""))
+    return frozenset(zip(stems, stems[1:]))
+
+
 def coverage(question_stems: set[str], passage: Passage) -> float:
     if not question_stems:
         return 0.0
-    text = f"{passage.chunk.section} {passage.document.title} {passage.chunk.text}"
-    return len(question_stems & stems_of(text)) / len(question_stems)
+    return matched(question_stems, passage) / len(question_stems)
+
+
+def _document_covers(stems: set[str], passages: list[Passage],
+                     phrases: frozenset[tuple[str, str]], minimum: float) -> bool:
+    """The sections retrieved from one document together hold the share of the question's
+    words, and one of them holds two side by side: a several-part question answered by
+    several sections of one document."""
+    by_document: dict = {}
+    for passage in passages:
+        held, phrased = by_document.get(passage.document.pk, (set(), False))
+        by_document[passage.document.pk] = (
+            held | (stems & stems_of(_own_text(passage))),
+            phrased or bool(phrases & pairs_of(_own_text(passage))))
+    needed = max(settings.EGRET_MIN_MATCHED_TERMS, minimum * len(stems))
+    return any(phrased and len(held) >= needed for held, phrased in by_document.values())
 
 
 @dataclass(frozen=True)
@@ -54,11 +93,28 @@ class Grounding:
 def ground(question: str, passages: list[Passage], *, minimum: float | None = None
            ) -> Grounding:
     minimum = settings.EGRET_MIN_COVERAGE if minimum is None else minimum
-    question_stems = {stem(t) for t in content_terms(question)}
-    scored = [(coverage(question_stems, p), p) for p in passages]
-    kept = [(c, p) for c, p in scored if c >= minimum and c > 0]
-    if not kept:
+    stems = question_stems(question)
+    count = max(1, len(stems))
+    scored = [(matched(stems, p), p) for p in passages]
+    phrases = pairs_of(question)
+
+    # A long question ("how quickly ..., who approves ... and how long ...?") is answered part
+    # by part from several sections, each holding a few of its words. A passage holding
+    # MIN_MATCHED_TERMS of them counts even below the share when it also holds two of them
+    # side by side, as the question does ("record review"): scattered common words
+    # ("business", "cost", "size") are how an off-topic question matches.
+    def covers(n: int, passage: Passage) -> bool:
+        if n / count >= minimum:
+            return n > 0
+        return n >= settings.EGRET_MIN_MATCHED_TERMS and bool(
+            phrases & pairs_of(_own_text(passage)))
+
+    if not (any(covers(n, p) for n, p in scored) or _document_covers(stems, passages, phrases,
+                                                                      minimum)):
         return Grounding([], "insufficient")
+    # The question is covered; other passages that share two of its words with it are the
+    # rest of the answer, not noise.
+    kept = [(n / count, p) for n, p in scored if n >= 2 or covers(n, p)]
     best = max(c for c, _ in kept)
     if best >= 0.75 and len(kept) >= 2:
         quality = "high"

@@ -159,9 +159,9 @@ class Answering:
         self.history = selectors.history_of(query.session)
         search_text = self._search_text()
         start = time.monotonic()
-        passages = retrieval.search(search_text, domain=query.domain, category=query.category,
-                                    organization=query.acting.organization, scope=query.scope,
-                                    limit=query.max_sources)
+        passages = retrieval.passages_for(
+            search_text, domain=query.domain, category=query.category,
+            organization=query.acting.organization, scope=query.scope, limit=query.max_sources)
         self.retrieval_ms = ms_since(start)
         self.chunks_retrieved = len(passages)
         self.grounding = ground(search_text, passages)
@@ -180,7 +180,7 @@ class Answering:
         passages = self.grounding.passages
         return GenerationRequest(
             question=self.query.question, mode=self.mode,
-            sources=[SourceText(number=i, title=p.document.title, text=p.chunk.text,
+            sources=[SourceText(number=i, title=p.document.title, text=p.text,
                                 section=p.chunk.section, page=p.chunk.page)
                      for i, p in enumerate(passages, start=1)],
             history=[Turn(sender=m.sender, content=m.content) for m in self.history],

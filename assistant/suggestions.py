@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import re
 import zlib
-from collections import Counter
 from collections.abc import Iterable
 
 from assistant.providers.base import SourceText
@@ -52,8 +51,6 @@ _PHRASE_VERBS = frozenset("give hold read bring approach get handle organise org
 _TRAILING_VERBS = frozenset("contain count work cover mean apply exist happen include".split())
 _DETERMINERS = frozenset({"the", "a", "an", "our", "your", "their", "my"})
 _PARTICIPLES = frozenset("kept sent held made given taken done seen known".split())
-# Key terms for suggestions are topics; "24 hours" is a figure.
-_UNITS = frozenset("hours days weeks months years minutes percent times".split())
 
 # Base-form verbs that open instructions in guidance text ("Appoint ...", "Retain ...").
 IMPERATIVE_VERBS = frozenset(
@@ -74,7 +71,6 @@ IMPERATIVE_VERBS = frozenset(
 _TOKEN = re.compile(r"[a-z0-9]+")
 _SURFACE_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’\-]*|[^\sA-Za-z0-9]")
 _POSSESSIVE = re.compile(r"['’]s\b")
-_SOFT_BREAK = re.compile(r"[;:?!.]")
 
 
 @functools.lru_cache(maxsize=65536)  # words repeat across passages and requests
@@ -258,7 +254,8 @@ def _soft_case(heading: str) -> str:
     )
 
 
-def _document_name(title: str) -> str:
+def document_name(title: str) -> str:
+    """How a document is named inside a sentence: "the Crisis Communications guidance"."""
     title = " ".join(title.split())
     last = title.rsplit(" ", 1)[-1].lower()
     if last in {"guidance", "policy", "guide", "standard", "regulation", "procedure",
@@ -291,13 +288,6 @@ _TITLE_TEMPLATES = (
     "What are the key points of {doc}?",
     "What else does {doc} cover?",
 )
-_TERM_TEMPLATES = (
-    "How often should the {term} be reviewed?",
-    "Who is responsible for the {term}?",
-    "What records should we keep about the {term}?",
-    "What are common gaps in the {term}?",
-    "Are there deadlines that apply to the {term}?",
-)
 # Section names that say nothing about content; a question about them is not useful.
 _GENERIC_SECTIONS = frozenset(
     "introduction purpose overview scope background summary definitions glossary contents "
@@ -311,59 +301,50 @@ _FALLBACK_TEMPLATES = (
 )
 
 
+# Headings phrased as questions ("What Is a Breach", "Who Is a Child") do not fit after
+# "say about"; numbering ("5.2", "IV.") is not part of the topic.
+_QUESTION_HEADING = re.compile(r"^(?:what|why|who|whom|how|which|is|are|do|does|can)\b", re.I)
+_HEADING_NUMBER = re.compile(r"^(?:(?:section|article|chapter|part|annex|appendix)\s+)?"
+                             r"(?:\d+(?:\.\d+)*|[ivxlc]+|[a-z])[.)]?\s+", re.I)
+_INNER_HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*$", re.M)
+
+
+def _topic(heading: str) -> str:
+    """A heading as it reads inside a question: numbering dropped, soft case."""
+    heading = _HEADING_NUMBER.sub("", " ".join(heading.split())).strip(" .:")
+    if heading.isupper():
+        heading = heading.lower()
+    return _soft_case(heading)
+
+
+def _headings(source: SourceText) -> list[str]:
+    """The source's own section, then the headings of the sections it was widened with."""
+    inner = [m.group(1) for m in _INNER_HEADING.finditer(source.text)]
+    return list(dict.fromkeys(h for h in [source.section, *inner] if h.strip()))
+
+
 def _heading_questions(sources: list[SourceText], asked: set[str]) -> list[str]:
     questions = []
     seen: set[tuple[str, str]] = set()
     for source in sources:
         title = source.title.strip() or "the source"
-        section = source.section.strip()
-        if (title, section) in seen:
-            continue
-        seen.add((title, section))
-        doc = _document_name(title)
-        if not section or section.lower() == title.lower():
-            questions.append(_pick(_TITLE_TEMPLATES, title).format(doc=doc))
-            continue
-        if section.lower().strip(" .:") in _GENERIC_SECTIONS:
-            continue
-        section_terms = set(terms(section))
-        if section_terms and len(section_terms & asked) * 2 >= len(section_terms):
-            continue  # the question already asked about this section
-        template = _pick(_HEADING_TEMPLATES, title + section)
-        questions.append(template.format(doc=doc, section=_soft_case(section)))
+        doc = document_name(title)
+        for section in _headings(source) or [""]:
+            topic = _topic(section)
+            if (title, topic.lower()) in seen:
+                continue
+            seen.add((title, topic.lower()))
+            if not topic or topic.lower() == title.lower():
+                questions.append(_pick(_TITLE_TEMPLATES, title).format(doc=doc))
+                continue
+            if topic.lower() in _GENERIC_SECTIONS or _QUESTION_HEADING.match(topic):
+                continue
+            section_terms = set(terms(topic))
+            if section_terms and len(section_terms & asked) * 2 >= len(section_terms):
+                continue  # the question already asked about this section
+            template = _pick(_HEADING_TEMPLATES, title + section)
+            questions.append(template.format(doc=doc, section=topic))
     return questions
-
-
-@functools.lru_cache(maxsize=2048)  # the same passages come back for many questions
-def _topic_pairs(text: str) -> tuple[tuple[tuple[str, str], tuple[str, str]], ...]:
-    """Every adjacent pair of content words in `text` that reads as a topic, in order:
-    ((stem, stem), (word, word) as written). Repeats kept: key_terms counts them."""
-    pairs = []
-    for fragment in _SOFT_BREAK.split(text):
-        tokens = [t for t in _surface_tokens(fragment) if t[:1].isalnum()]
-        for left, right in zip(tokens, tokens[1:]):
-            if not (_is_content_token(left) and _is_content_token(right)):
-                continue
-            if _key(left) in IMPERATIVE_VERBS or _key(right).endswith("ly"):
-                continue  # "Retain records" is an instruction, not a topic
-            if not (left.isalpha() and right.isalpha()) or _key(right) in _UNITS:
-                continue
-            pairs.append(((stem(_key(left)), stem(_key(right))), (left, right)))
-    return tuple(pairs)
-
-
-def key_terms(sources: list[SourceText], exclude: set[str], limit: int = 3) -> list[str]:
-    """Two-word phrases that recur across the sources (at least twice), most frequent
-    first, leaving out those the question already covers."""
-    counts: Counter[tuple[str, str]] = Counter()
-    surface: dict[tuple[str, str], tuple[str, str]] = {}
-    for source in sources:
-        for pair, written in _topic_pairs(source.text):
-            counts[pair] += 1
-            surface.setdefault(pair, written)  # insertion order: first seen first
-    ranked = sorted(counts, key=lambda pair: -counts[pair])  # stable: ties keep that order
-    chosen = [pair for pair in ranked if counts[pair] >= 2 and not set(pair) <= exclude]
-    return [" ".join(map(_soft_case, surface[pair])) for pair in chosen[:limit]]
 
 
 def _normal(question: str) -> str:
@@ -377,14 +358,12 @@ def suggest(question: str, sources: list[SourceText], answer: str, limit: int = 
         return []
     asked = set(terms(question))
     ordered = _cited_order(sources, answer)
-    headings = _heading_questions(ordered, asked)
-    term_questions = [
-        _pick(_TERM_TEMPLATES, term).format(term=term) for term in key_terms(ordered, asked, limit)
-    ]
-    # Alternate kinds so three suggestions are not three variations of one template.
-    interleaved = [q for pair in zip(headings, term_questions) for q in pair]
-    pairs = min(len(headings), len(term_questions))
-    candidates = interleaved + headings[pairs:] + term_questions[pairs:]
+    # Sections of what was cited come first: they lead somewhere the library answers. The
+    # question's own subject only fills in when the sources give too few.
+    candidates = _heading_questions(ordered, asked)
+    if ordered and ordered[0].title.strip():
+        doc = document_name(ordered[0].title)
+        candidates += [template.format(doc=doc) for template in _TITLE_TEMPLATES]
     subject = question_subject(question)
     if len(words(subject)) < 2:
         subject = "this topic"  # a lone word ("kept") makes an odd question

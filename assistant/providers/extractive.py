@@ -22,6 +22,7 @@ import math
 import re
 import time
 from collections import Counter
+from itertools import groupby
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -35,7 +36,8 @@ from assistant.providers.base import (
     Turn,
     Usage,
 )
-from assistant.suggestions import is_imperative, question_subject, suggest, terms
+from assistant.suggestions import document_name, is_imperative, suggest, terms
+from knowledge.boilerplate import is_boilerplate
 from knowledge.chunking import split_sentences
 
 # --- Markdown noise -----------------------------------------------------------------------
@@ -45,9 +47,6 @@ _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)*\|?\s*$")
 _TABLE_ROW = re.compile(r"^\s*\|(.+)\|\s*$")
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+•]|\d{1,3}[.)])\s+(.*)$")
 _QUOTE = re.compile(r"^\s*>\s?")
-_DISCLAIMER = re.compile(
-    r"sample content written for the egret demo library|not legal or regulatory text", re.I
-)
 _LINK = re.compile(r"\[([^\]\n]+)\]\([^)\n]*\)")
 # Bracketed numbers in a source would read as our citation markers and point nowhere.
 _BRACKET_NUMBER = re.compile(r"\[\s*\d[\d,;\s–-]*\]")
@@ -69,13 +68,22 @@ _QUANTITY = re.compile(
     r"quarterly|monthly|weekly|daily|yearly|every|immediately|promptly)\b",
     re.I,
 )
+# "What must the notice contain?", "which criteria ...", "walk me through the steps": the
+# answer is a list, and a list item or introduction that matches beats a lone sentence.
+_LIST_QUESTION = re.compile(
+    r"\b(?:what (?:are|were|should|must|do|does|kinds?|types?|sorts?|information|details|"
+    r"items?|steps?|elements?|factors?|criteria)|which|list|contain|include|cover|consist|"
+    r"walk (?:me|us) through|steps?|phases?|stages?|elements?|criteria|factors?|"
+    r"categor(?:y|ies)|kinds? of|types? of|signs?|triggers?|examples?)\b", re.I)
+LIST_BONUS = 0.6
 RANK_BONUS = 0.3  # the top source's edge over the last; retrieval already ranked them
-SECTION_BONUS = 0.25  # per question term found in the source's title or section
+SECTION_BONUS = 0.25  # per question term found in the heading a sentence sits under
 QUANTITY_BONUS = 0.5
 OBLIGATION_BONUS = 0.2  # compliance mode only: the rule itself beats its background
 HISTORY_WEIGHT = 0.5  # terms carried over from the previous question count for less
 FOLLOW_UP_TERMS = 3  # a question with fewer content terms than this is a follow-up
 
+SHORT_INTRO_WORDS = 4
 MAX_STEPS = 5
 MIN_STEP_WORDS = 5
 FALLBACK_SENTENCES = 2
@@ -91,7 +99,7 @@ class _Budget:
 
 _BUDGETS = {
     # compliance quotes more and cites more; advisory leaves room for "What to do".
-    "compliance": _Budget(sentences=8, per_source=3, words=250, min_ratio=0.3),
+    "compliance": _Budget(sentences=8, per_source=4, words=280, min_ratio=0.3),
     "advisory": _Budget(sentences=5, per_source=2, words=170, min_ratio=0.4),
 }
 
@@ -109,6 +117,7 @@ class _Unit(NamedTuple):
     intro_terms: frozenset[str]
     words: int
     directive: bool  # an instruction or an obligation ("Retain ...", "... must ...")
+    heading: str  # the heading inside the source it sits under ("" for the source's own)
 
 
 # --- Parsing sources into units -----------------------------------------------------------
@@ -124,7 +133,7 @@ def _inline(text: str) -> str:
 
 
 def _blocks(text: str) -> list[tuple[str, str]]:
-    """("prose" | "item", text) blocks; headings, rules and blockquote markers dropped."""
+    """("prose" | "item" | "heading", text) blocks; rules and blockquote markers dropped."""
     blocks: list[tuple[str, str]] = []
     prose: list[str] = []
     item: list[str] | None = None
@@ -142,7 +151,11 @@ def _blocks(text: str) -> list[tuple[str, str]]:
         line = raw
         while _QUOTE.match(line):
             line = _QUOTE.sub("", line, count=1)
-        if not line.strip() or _HEADING.match(line) or _RULE.match(line) or _TABLE_RULE.match(line):
+        if _HEADING.match(line):
+            flush()
+            blocks.append(("heading", _inline(_HEADING.sub("", line).strip(" #"))))
+            continue
+        if not line.strip() or _RULE.match(line) or _TABLE_RULE.match(line):
             flush()
             continue
         row = _TABLE_ROW.match(line)
@@ -164,7 +177,7 @@ def _blocks(text: str) -> list[tuple[str, str]]:
 
 
 def _quotable(text: str) -> bool:
-    if _DISCLAIMER.search(text) or not re.search(r"[A-Za-z]", text):
+    if is_boilerplate(text) or not re.search(r"[A-Za-z]", text):
         return False
     return len(text.split()) >= 3 or bool(re.search(r"\d", text))
 
@@ -179,8 +192,12 @@ def _parsed(text: str) -> tuple[tuple, ...]:
     function of the text, so each passage is parsed once per process."""
     units: list[tuple] = []
     intro: str | None = None
+    heading = ""
     blocks = _blocks(text)
     for block_index, (kind, block) in enumerate(blocks):
+        if kind == "heading":
+            heading, intro = block, None
+            continue
         if kind == "item":
             pieces = [_inline(block)]
         else:
@@ -188,7 +205,10 @@ def _parsed(text: str) -> tuple[tuple, ...]:
             pieces = [_inline(sentence) for sentence in split_sentences(block)]
             next_is_item = block_index + 1 < len(blocks) and blocks[block_index + 1][0] == "item"
             if pieces and pieces[-1].endswith(":") and next_is_item:
-                # "The report should include:" is rendered together with its items.
+                # "The report should include:" is rendered together with its items; a bare
+                # "Consider:" takes the sentence before it, which says what the list is for.
+                if len(pieces) > 1 and len(pieces[-1].split()) < SHORT_INTRO_WORDS:
+                    pieces[-2:] = [f"{pieces[-2]} {pieces[-1]}"]
                 intro = pieces[-1]
         for piece_index, piece in enumerate(pieces):
             if not _quotable(piece):
@@ -199,6 +219,7 @@ def _parsed(text: str) -> tuple[tuple, ...]:
                 len(units), piece, item_intro, opens_list, frozenset(terms(piece)),
                 frozenset(terms(item_intro)) if item_intro else frozenset(),
                 len(piece.split()), is_imperative(piece) or bool(_OBLIGATION.search(piece)),
+                heading,
             ))
     return tuple(units)
 
@@ -236,15 +257,15 @@ def _idf(units: list[_Unit]) -> dict[str, float]:
     return {term: math.log(1 + len(units) / count) for term, count in counts.items()}
 
 
-def _scores(request: GenerationRequest, units: list[_Unit]) -> dict[_Unit, float]:
-    weights = _query_weights(request)
+def _scores(request: GenerationRequest, units: list[_Unit],
+            weights: dict[str, float] | None = None) -> dict[_Unit, float]:
+    weights = _query_weights(request) if weights is None else weights
     idf = _idf(units)
     quantity_question = bool(_QUANTITY_QUESTION.search(request.question))
+    list_question = bool(_LIST_QUESTION.search(request.question))
     compliance = request.mode != "advisory"
     count = max(1, len(request.sources))
-    heading_terms = [
-        set(terms(f"{source.title} {source.section}")) for source in request.sources
-    ]
+    heading_terms: dict[tuple[int, str | None], frozenset[str]] = {}
     scores: dict[_Unit, float] = {}
     for unit in units:
         own = sum(w * idf.get(t, 0.0) for t, w in weights.items() if t in unit.terms)
@@ -253,6 +274,10 @@ def _scores(request: GenerationRequest, units: list[_Unit]) -> dict[_Unit, float
             for t, w in weights.items()
             if t in unit.intro_terms and t not in unit.terms
         )
+        key = (unit.source, unit.heading)
+        if key not in heading_terms:
+            source = request.sources[unit.source]
+            heading_terms[key] = frozenset(terms(f"{unit.heading or source.section}"))
         overlap = own + 0.5 * borrowed
         if overlap <= 0:
             scores[unit] = 0.0
@@ -260,24 +285,76 @@ def _scores(request: GenerationRequest, units: list[_Unit]) -> dict[_Unit, float
         # Long sentences match more words by sheer length; damp that gently.
         score = overlap / (1 + max(0, unit.words - 25) / 50)
         score += RANK_BONUS * (1 - unit.source / count)
-        score += min(3, len(heading_terms[unit.source] & weights.keys())) * SECTION_BONUS
+        source_key = (unit.source, None)
+        if source_key not in heading_terms:
+            heading_terms[source_key] = frozenset(terms(request.sources[unit.source].title))
+        named = (heading_terms[key] | heading_terms[source_key]) & weights.keys()
+        score += min(3, len(named)) * SECTION_BONUS
         if quantity_question and _QUANTITY.search(unit.text):
             score += QUANTITY_BONUS
         if compliance and _OBLIGATION.search(unit.text):
             score += OBLIGATION_BONUS
+        if list_question and _list_key(unit) is not None:
+            score += LIST_BONUS
         scores[unit] = score
     return scores
+
+
+# "How quickly must we notify, and what must the notice contain?": each part gets an answer.
+_PART_BREAK = re.compile(
+    r"\?\s*|[;,]?\s+(?:and|or|also|plus)\s+(?=(?:how|what|who|whom|when|which|where|whether|"
+    r"do|does|is|are|must|should|can|to what)\b)|,\s+(?=(?:how|what|who|whom|when|which|where|"
+    r"whether)\b)", re.I)
+MIN_PART_TERMS = 1
+
+
+def question_parts(question: str) -> list[str]:
+    """The questions inside a question; one part when it asks one thing."""
+    parts = [part.strip(" ,;") for part in _PART_BREAK.split(question)]
+    parts = [part for part in parts if len(terms(part)) >= MIN_PART_TERMS]
+    return parts if len(parts) > 1 else [question]
+
+
+def _part_leaders(request: GenerationRequest, units: list[_Unit],
+                  scores: dict[_Unit, float]) -> list[_Unit]:
+    """For a several-part question, the unit answering each part best (parts scored on their
+    own words, ties broken by the whole question's score)."""
+    parts = question_parts(request.question)
+    if len(parts) < 2:
+        return []
+    leaders: list[_Unit] = []
+    for part in parts:
+        weights = {term: 1.0 for term in terms(part)}
+        part_scores = _scores(request, units, weights)
+        best = max(units, key=lambda u: (part_scores[u], scores[u], -u.source, -u.position))
+        if part_scores[best] > 0 and best not in leaders:
+            leaders.append(best)
+    return leaders
 
 
 def _normal(text: str) -> str:
     return " ".join(re.findall(r"\w+", text.lower()))
 
 
-def _select(units: list[_Unit], scores: dict[_Unit, float], budget: _Budget) -> list[_Unit]:
-    """The best sentences within the budget; overlapping chunks repeat sentences, so a
-    sentence already chosen from another source is skipped. A chosen list introduction
-    ("refresh it within 90 days of any of the following triggers:") brings its items,
-    which are the substance it announces."""
+def _whole_list(unit: _Unit, units: list[_Unit]) -> list[_Unit]:
+    """A list's introduction with every item, or the unit alone when it is in no list."""
+    key = _list_key(unit)
+    if key is None:
+        return [unit]
+    members = [u for u in units if u.source == unit.source and _list_key(u) == key]
+    return members[:MAX_LIST_UNITS]
+
+
+MAX_LIST_UNITS = 16
+
+
+def _select(units: list[_Unit], scores: dict[_Unit, float], budget: _Budget,
+            leaders: list[_Unit] = ()) -> list[_Unit]:
+    """The best sentences within the budget, after the best answer to each part of the
+    question; overlapping chunks repeat sentences, so a sentence already chosen from another
+    source is skipped. A chosen list item or introduction ("refresh it within 90 days of any
+    of the following triggers:") brings the whole list: its items are the substance, and a
+    list cut short misleads. A list counts as one sentence."""
     ranked = sorted(
         (unit for unit in units if scores[unit] > 0),
         key=lambda unit: (-scores[unit], unit.source, unit.position),
@@ -290,29 +367,24 @@ def _select(units: list[_Unit], scores: dict[_Unit, float], budget: _Budget) -> 
     per_source: Counter[int] = Counter()
     words = 0
     lists: set[tuple[int, str]] = set()
-    for unit in ranked:
-        if scores[unit] < floor or sum(per_source.values()) == budget.sentences:
+    for forced, unit in [*((True, u) for u in leaders), *((False, u) for u in ranked)]:
+        if not forced and (scores[unit] < floor
+                           or sum(per_source.values()) >= budget.sentences):
             break
-        # A list and its introduction are rendered as one sentence, so they count once.
         key = _list_key(unit)
-        same_list = key is not None and (unit.source, key) in lists
-        source_full = per_source[unit.source] >= budget.per_source and not same_list
-        too_long = bool(chosen) and words + unit.words > budget.words
-        if source_full or too_long or _normal(unit.text) in seen:
+        if (key is not None and (unit.source, key) in lists) or _normal(unit.text) in seen:
             continue
-        batch = [unit]
-        if unit.opens_list:
-            batch += [u for u in units if u.source == unit.source and u.intro == unit.text]
+        batch = _whole_list(unit, units)
+        size = sum(member.words for member in batch)
+        if not forced and (per_source[unit.source] >= budget.per_source
+                           or (chosen and words + size > budget.words)):
+            continue
         for member in batch:
-            if member is not unit and (
-                words + member.words > budget.words or _normal(member.text) in seen
-            ):
-                continue
-            chosen.append(member)
-            seen.add(_normal(member.text))
-            words += member.words
-        if not same_list:
-            per_source[unit.source] += 1
+            if _normal(member.text) not in seen:
+                chosen.append(member)
+                seen.add(_normal(member.text))
+                words += member.words
+        per_source[unit.source] += 1
         if key is not None:
             lists.add((unit.source, key))
     return chosen
@@ -374,16 +446,16 @@ def _standalone(unit: _Unit) -> str:
     return unit.text
 
 
-def _runs(units: list[_Unit]) -> list[str]:
-    """Pieces of text to cite: a list's chosen items become one sentence with their
-    introduction ("The report should include: a; b; c")."""
-    pieces: list[str] = []
+def _runs(units: list[_Unit]) -> list[tuple[str, list[str]]]:
+    """Pieces to cite, as (sentence, list items): a list's items stay with their
+    introduction."""
+    pieces: list[tuple[str, list[str]]] = []
     index = 0
     while index < len(units):
         unit = units[index]
         key = _list_key(unit)
         if key is None:
-            pieces.append(unit.text)
+            pieces.append((unit.text, []))
             index += 1
             continue
         index += 1 if unit.opens_list else 0
@@ -391,87 +463,90 @@ def _runs(units: list[_Unit]) -> list[str]:
         while index < len(units) and units[index].intro == key:
             items.append(units[index].text.rstrip(" .;,"))
             index += 1
-        pieces.append(f"{key} {'; '.join(items)}" if items else key)
+        pieces.append((key, items))
     return pieces
 
 
-def _heading(source: SourceText) -> str:
+def _heading(source: SourceText, heading: str = "") -> str:
     title = _inline(source.title) or "Untitled source"
-    section = _inline(source.section)
+    section = _inline(heading or source.section)
     label = title if not section or section.lower() == title.lower() else f"{title} — {section}"
     if source.page is not None:
         label += f" (p. {source.page})"
     return f"**{label}**"
 
 
+def _quote(sentence: str, items: list[str], number: int, mode: str) -> str:
+    if not items:
+        return _cite(sentence, number)
+    if mode == "advisory":  # prose: "The report should include: a; b; c [1]."
+        return _cite(f"{sentence} {'; '.join(items)}", number)
+    lines = [sentence.rstrip()] + [f"  - {item};" for item in items[:-1]]
+    return "\n".join([*lines, f"  - {_cite(items[-1], number)}"])
+
+
 def _source_blocks(sources: list[SourceText], chosen: list[_Unit], mode: str) -> list[str]:
+    """Per source, per heading inside it (a source widened to its neighbouring sections
+    quotes each under its own heading), the chosen sentences in document order."""
     blocks = []
     for index, source in enumerate(sources):
         units = sorted((u for u in chosen if u.source == index), key=lambda u: u.position)
-        if not units:
-            continue
-        cited = [_cite(piece, source.number) for piece in _runs(units)]
-        if mode == "advisory":
-            body = " ".join(cited)  # interpretive guidance reads as prose
-        else:
-            body = "\n".join(f"- {sentence}" for sentence in cited)  # each rule quoted
-        blocks.append(f"{_heading(source)}\n{body}")
+        for heading, group in groupby(units, key=lambda u: u.heading):
+            cited = [_quote(text, items, source.number, mode) for text, items in _runs(list(group))]
+            if mode == "advisory":
+                body = " ".join(cited)  # interpretive guidance reads as prose
+            else:
+                body = "\n".join(f"- {sentence}" for sentence in cited)  # each rule quoted
+            blocks.append(f"{_heading(source, heading)}\n{body}")
     return blocks
 
 
-def _subject(request: GenerationRequest) -> str:
-    subject = question_subject(request.question)
-    if len(terms(subject)) < 2 and len(terms(request.question)) < FOLLOW_UP_TERMS:
-        # "and how long are they kept?" is about whatever the previous question was about.
-        previous = question_subject(_previous_question(request.history, request.question))
-        subject = previous or subject
-    return _inline(subject) or "your question"
-
-
-def _lead(subject: str, mode: str, cited_sources: int, matched: bool) -> str:
+def _lead(sources: list[SourceText], chosen: list[_Unit], mode: str, matched: bool) -> str:
+    """One sentence before the quotes. It names the documents quoted, never a paraphrase of
+    the question: a rephrased question reads badly as often as not ("what the guidance says
+    about the regulator and to customers"), and a follow-up would repeat the earlier one."""
     if not matched:
-        return (
-            f"None of the retrieved passages addresses {subject} directly; "
-            "the closest source opens as follows."
-        )
-    plural = "s" if cited_sources != 1 else ""
+        return ("None of the retrieved passages answers this directly; the closest source "
+                "opens as follows.")
+    cited = sorted({unit.source for unit in chosen})
+    titles = list(dict.fromkeys(_inline(sources[i].title) for i in cited))
+    count = len(cited)
+    quoted = f"{count} source{'s' if count != 1 else ''}"
+    if len(titles) == 1 and titles[0]:
+        guidance = document_name(titles[0])
+    else:
+        guidance = "the cited guidance"
+        quoted += f" in {len(titles)} documents" if len(titles) > 1 else ""
     if mode == "advisory":
-        return (
-            f"Here is how the cited guidance bears on {subject}, drawn from "
-            f"{cited_sources} source{plural}, with practical steps at the end."
-        )
-    return (
-        f"Here is what the cited guidance says about {subject}, quoted from "
-        f"{cited_sources} source{plural}."
-    )
+        return (f"Here is how {guidance} bears on this, drawn from {quoted}, with practical "
+                "steps at the end.")
+    return f"Here is what {guidance} says on this, quoted from {quoted}."
 
 
-def _no_sources_text(subject: str) -> str:
-    return (
-        f"No passage in the selected library covers {subject}, so there is nothing to quote "
-        "or cite. Try rephrasing the question, naming the specific rule or process, or "
-        "widening the knowledge scope."
-    )
+NO_SOURCES_TEXT = (
+    "No passage in the selected library covers this question, so there is nothing to quote "
+    "or cite. Try rephrasing it, naming the specific rule or process, or widening the "
+    "knowledge scope."
+)
 
 
 def compose(request: GenerationRequest) -> str:
     """The whole Markdown answer for a request (pure function of the request)."""
     mode = "advisory" if request.mode == "advisory" else "compliance"
-    subject = _subject(request)
     units = [
         unit
         for index, source in enumerate(request.sources)
         for unit in _source_units(index, source)
     ]
     if not units:
-        return _no_sources_text(subject)
+        return NO_SOURCES_TEXT
     scores = _scores(request, units)
-    chosen = _select(units, scores, _BUDGETS[mode])
+    chosen = _select(units, scores, _BUDGETS[mode], _part_leaders(request, units, scores))
     matched = bool(chosen)
     if not matched:
         chosen = _fallback(units)
     blocks = _source_blocks(request.sources, chosen, mode)
-    parts = [_lead(subject, mode, len(blocks), matched), *blocks]
+    parts = [_lead(request.sources, chosen, mode, matched), *blocks]
     if mode == "advisory":
         steps = _steps(units, scores, chosen)
         if steps:

@@ -1,0 +1,58 @@
+"""Which retrieved passages an answer may rely on (assistant/grounding.py). No database."""
+
+from assistant.grounding import ground, question_stems
+from knowledge.models import Chunk, Document
+from knowledge.retrieval import Passage
+
+
+def passage(text: str, path: str = "Guide › Section", document: Document | None = None,
+            context: str = "") -> Passage:
+    document = document or Document(title=path.split(" › ")[0])
+    chunk = Chunk(text=text, heading_path=path, section=path.split(" › ")[-1])
+    return Passage(chunk=chunk, document=document, score=0.5, scope="public", context=context)
+
+
+def test_question_stems_split_hyphenated_words_and_drop_framing_words():
+    assert question_stems("How long must pre-written templates be kept?") >= {"pre", "written",
+                                                                              "templat"}
+    assert "long" not in question_stems("How long must records be kept?")
+
+
+def test_a_passage_holding_a_third_of_the_question_grounds_it():
+    result = ground("How long must batch records be retained?",
+                    [passage("Retain batch records for one year after expiry.")])
+    assert not result.insufficient
+
+
+def test_a_long_several_part_question_is_grounded_by_a_section_holding_a_phrase_of_it():
+    question = ("Once a batch is finished, how quickly should QA get through the record "
+                "review, who is allowed to let it go out, and how long do we keep records?")
+    section = passage("Complete the record review within 10 working days of the end of "
+                      "manufacture. Only the quality unit may release a batch.",
+                      "Batch Records › Review and Release")
+    assert not ground(question, [section]).insufficient
+
+
+def test_scattered_common_words_do_not_ground_an_off_topic_question():
+    question = ("How much business interruption insurance cover should a mid-sized company "
+                "buy, and roughly what does it cost?")
+    bia = passage("This guidance suits a mid-sized regulated firm and every business unit in "
+                  "it.", "Business Impact Analysis › Purpose")
+    assert ground(question, [bia]).insufficient
+
+
+def test_widened_neighbours_do_not_vouch_for_a_passage():
+    question = "What is the boiling point of ethanol at sea level?"
+    unrelated = passage("Calibrate balances monthly.", "Equipment › Calibration",
+                        context="Calibrate balances monthly. Ethanol boiling point, sea level.")
+    assert ground(question, [unrelated]).insufficient
+
+
+def test_once_grounded_other_passages_sharing_two_words_are_kept():
+    question = "How fast must we notify the regulator of a personal data breach?"
+    lead = passage("Notify the regulator of a personal data breach within 72 hours.")
+    support = passage("A personal data breach register records every breach.",
+                      "Guide › Register")
+    noise = passage("Regulator contact details are kept on the intranet.", "Guide › Contacts")
+    kept = ground(question, [lead, support, noise]).passages
+    assert kept[:2] == [lead, support]
