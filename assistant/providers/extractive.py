@@ -84,6 +84,7 @@ HISTORY_WEIGHT = 0.5  # terms carried over from the previous question count for 
 FOLLOW_UP_TERMS = 3  # a question with fewer content terms than this is a follow-up
 
 SHORT_INTRO_WORDS = 4
+WHOLE_SECTION_WORDS = 90
 MAX_STEPS = 5
 MIN_STEP_WORDS = 5
 FALLBACK_SENTENCES = 2
@@ -99,7 +100,7 @@ class _Budget:
 
 _BUDGETS = {
     # compliance quotes more and cites more; advisory leaves room for "What to do".
-    "compliance": _Budget(sentences=8, per_source=4, words=280, min_ratio=0.3),
+    "compliance": _Budget(sentences=6, per_source=4, words=260, min_ratio=0.45),
     "advisory": _Budget(sentences=5, per_source=2, words=170, min_ratio=0.4),
 }
 
@@ -367,14 +368,16 @@ def _select(units: list[_Unit], scores: dict[_Unit, float], budget: _Budget,
     per_source: Counter[int] = Counter()
     words = 0
     lists: set[tuple[int, str]] = set()
+    whole: set[tuple[int, str]] = set()
     for forced, unit in [*((True, u) for u in leaders), *((False, u) for u in ranked)]:
         if not forced and (scores[unit] < floor
                            or sum(per_source.values()) >= budget.sentences):
             break
         key = _list_key(unit)
-        if (key is not None and (unit.source, key) in lists) or _normal(unit.text) in seen:
+        if ((key is not None and (unit.source, key) in lists) or _normal(unit.text) in seen
+                or (unit.source, unit.heading) in whole):
             continue
-        batch = _whole_list(unit, units)
+        batch = _short_section(unit, units) or _whole_list(unit, units)
         size = sum(member.words for member in batch)
         if not forced and (per_source[unit.source] >= budget.per_source
                            or (chosen and words + size > budget.words)):
@@ -385,9 +388,19 @@ def _select(units: list[_Unit], scores: dict[_Unit, float], budget: _Budget,
                 seen.add(_normal(member.text))
                 words += member.words
         per_source[unit.source] += 1
-        if key is not None:
-            lists.add((unit.source, key))
+        lists.update((m.source, _list_key(m)) for m in batch if _list_key(m) is not None)
+        if len(batch) > 1 and all(m.heading == unit.heading for m in batch):
+            whole.add((unit.source, unit.heading))
     return chosen
+
+
+def _short_section(unit: _Unit, units: list[_Unit]) -> list[_Unit]:
+    """All of a short section: a few sentences under a heading usually make one rule, and
+    the sentence that matched the question's words is rarely the only one it needs."""
+    section = [u for u in units if u.source == unit.source and u.heading == unit.heading]
+    if len(section) > 1 and sum(u.words for u in section) <= WHOLE_SECTION_WORDS:
+        return section
+    return []
 
 
 def _fallback(units: list[_Unit]) -> list[_Unit]:
@@ -467,10 +480,14 @@ def _runs(units: list[_Unit]) -> list[tuple[str, list[str]]]:
     return pieces
 
 
-def _heading(source: SourceText, heading: str = "") -> str:
+def _heading(source: SourceText, heading: str = "", *, with_title: bool = True) -> str:
+    """"Title — Section"; a further section of a document already named is just "Section"."""
     title = _inline(source.title) or "Untitled source"
     section = _inline(heading or source.section)
-    label = title if not section or section.lower() == title.lower() else f"{title} — {section}"
+    if not section or section.lower() == title.lower():
+        label = title
+    else:
+        label = f"{title} — {section}" if with_title else section
     if source.page is not None:
         label += f" (p. {source.page})"
     return f"**{label}**"
@@ -489,6 +506,7 @@ def _source_blocks(sources: list[SourceText], chosen: list[_Unit], mode: str) ->
     """Per source, per heading inside it (a source widened to its neighbouring sections
     quotes each under its own heading), the chosen sentences in document order."""
     blocks = []
+    titled: set[str] = set()  # documents already named in a heading
     for index, source in enumerate(sources):
         units = sorted((u for u in chosen if u.source == index), key=lambda u: u.position)
         for heading, group in groupby(units, key=lambda u: u.heading):
@@ -497,7 +515,9 @@ def _source_blocks(sources: list[SourceText], chosen: list[_Unit], mode: str) ->
                 body = " ".join(cited)  # interpretive guidance reads as prose
             else:
                 body = "\n".join(f"- {sentence}" for sentence in cited)  # each rule quoted
-            blocks.append(f"{_heading(source, heading)}\n{body}")
+            label = _heading(source, heading, with_title=source.title not in titled)
+            titled.add(source.title)
+            blocks.append(f"{label}\n{body}")
     return blocks
 
 
