@@ -5,6 +5,7 @@ markers are post-checked, cited sources come first, an upstream failure is a 500
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import httpx
 import pytest
@@ -13,6 +14,7 @@ from assistant import pipeline
 from assistant.models import AIModel, Message
 from assistant.providers import get_provider
 from billing.models import Reservation
+from knowledge.library import library_document_add
 from tests.assistant.conftest import ask, balance
 
 
@@ -96,3 +98,47 @@ def test_upstream_failure_is_500_and_refunded(api, org, llm):
     assert balance(org) == before
     assert Reservation.objects.get(organization=org).status == "refunded"
     assert not Message.objects.exists()
+
+
+def anthropic_reply(text: str) -> httpx.Response:
+    return httpx.Response(200, json={
+        "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-x",
+        "content": [{"type": "text", "text": text}], "stop_reason": "end_turn",
+        "stop_sequence": None, "usage": {"input_tokens": 200, "output_tokens": 20}})
+
+
+@pytest.mark.parametrize("provider, reply, user_text", [
+    ("openai", completion, lambda body: body["messages"][-1]["content"]),
+    ("anthropic", anthropic_reply, lambda body: body["messages"][-1]["content"]),
+])
+def test_llm_providers_receive_the_widened_sections(api, org, llm, settings, monkeypatch,
+                                                    library, provider, reply, user_text):
+    """The prompt holds what the extractive model quotes from: each hit widened to its whole
+    section and the sections around it, so a list split from its lead-in arrives whole."""
+    settings.ANTHROPIC_API_KEY = "sk-ant-test"
+    settings.ANTHROPIC_BASE_URL = None
+    monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
+    AIModel.objects.filter(id="local-llm").update(provider=provider,
+                                                  provider_model="model-x")
+    path = (Path(__file__).resolve().parents[2] / "knowledge" / "fixtures" / "library" /
+            "privacy" / "eu" / "breach-notification.md")
+    category = library[("privacy", "eu")]
+    library_document_add(path, domain=category.domain, category=category)
+    upstream = llm(lambda request: reply("Notify within 72 hours [1]. See [9]."))
+    response = ask(api, query="How fast must we tell the authority about a personal data "
+                              "breach, and what must the notification describe?",
+                   domain="privacy", category="eu", model="local-llm")
+    assert response.status_code == 200, response.content
+    prompt = user_text(upstream.bodies[0])
+    if isinstance(prompt, list):  # Anthropic content blocks
+        prompt = "".join(block["text"] for block in prompt)
+    library = path.read_text(encoding="utf-8")
+    items = [line[2:].rstrip(";.") for line in
+             library.split("The notification should describe:")[1].split("\n\n")[1].splitlines()]
+    assert len(items) == 4
+    for item in items:
+        assert item in prompt  # every item of the list, not just its lead-in
+    assert "### " in prompt  # neighbouring sections come with their headings
+    body = response.json()
+    assert body["response"] == "Notify within 72 hours [1]. See."  # same post-check
+    assert len(body["sources"]) >= 1
