@@ -291,7 +291,7 @@ _TITLE_TEMPLATES = (
 # Section names that say nothing about content; a question about them is not useful.
 _GENERIC_SECTIONS = frozenset(
     "introduction purpose overview scope background summary definitions glossary contents "
-    "references about context".split()
+    "references about context principle principles general".split()
 )
 _FALLBACK_TEMPLATES = (
     "Who should own {subject} in our organisation?",

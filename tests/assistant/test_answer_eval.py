@@ -2,6 +2,7 @@
 retrieval questions, and completeness on the key-fact questions (per split)."""
 
 import json
+import re
 from io import StringIO
 
 import pytest
@@ -77,3 +78,45 @@ def test_answer_eval_reports_each_split_and_rolls_back_the_private_documents(lib
     call_command("answer_eval", "--split", "held-out", "--no-off-topic", stdout=text)
     assert "held-out: 29 questions" in text.getvalue()
     assert len(load(PRIVATE)) == 4
+
+
+LEAD = re.compile(
+    r"^(?:Here is what (?:the [A-Z][^.]*? guidance|the [A-Z][^.]*|the cited guidance) says on "
+    r"this, quoted from \d+ sources?(?: in \d+ documents)?\.|Here is how (?:the [A-Z][^.]*?|"
+    r"the cited guidance) bears on this, drawn from \d+ sources?(?: in \d+ documents)?, with "
+    r"practical steps at the end\.|None of the retrieved passages answers this directly; the "
+    r"closest source opens as follows\.)$")
+SUGGESTION = re.compile(
+    r"^(?:(?:What does|How does) the [A-Z][^?]* (?:say about|expect on|deal with) "
+    r"[a-zA-Z0-9][^?]*|What are the key points of the [A-Z][^?]*|What else does the [A-Z][^?]* "
+    r"cover|Who should own [^?]+ in our organisation|What evidence shows compliance for [^?]+|"
+    r"How often should [^?]+ be reviewed|Which documents in the library cover [^?]+)\?$")
+
+
+def test_every_lead_and_suggestion_on_the_evaluation_sets_is_well_formed(library):
+    """Leads and suggested follow-ups are built from fixed sentences and the library's own
+    headings, never from fragments of the question; checked on every evaluation question."""
+    from assistant import selectors
+    from assistant.evaluation import ask
+    from knowledge.models import Category
+
+    model = selectors.model_get(None)
+    categories = {(c.domain.slug, c.code): c for c in Category.objects.select_related("domain")}
+    questions = [q for q in load(KEYFACTS) if not q.get("private")] + load(QUESTIONS)
+    for mode in ("compliance", "advisory"):
+        for question in questions:
+            category = categories[question["domain"], question["category"]]
+            answering, text, _ = ask(question, model=model, category=category,
+                                     organization=None, mode=mode)
+            if answering.grounding.insufficient:
+                continue
+            lead = text.split("\n\n")[0]
+            assert LEAD.match(lead), (question["id"], lead)
+            generation = answering.generation_request()
+            from assistant.providers.extractive import ExtractiveProvider
+            suggestions = ExtractiveProvider().generate(generation).suggestions
+            assert len(suggestions) == 3, question["id"]
+            for suggestion in suggestions:
+                assert SUGGESTION.match(suggestion), (question["id"], suggestion)
+                assert "  " not in suggestion and not re.search(r"\b(\w+) \1\b", suggestion)
+                assert question["question"].rstrip("?") not in suggestion
