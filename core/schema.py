@@ -23,7 +23,7 @@ from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 
 from core.api import OrganizationScopedView
-from core.authentication import INVALID_API_KEY
+from core.authentication import INVALID_API_KEY, TOKEN_INVALID_OR_EXPIRED
 from core.errors import SERVER_ERROR_DETAIL
 from core.serializers import RegisterSerializer, UserSerializer
 from core.tenancy import NO_API_ACCESS, NO_ORGANIZATION
@@ -35,7 +35,7 @@ JSON = "application/json"
 class TokenErrorMessageSerializer(serializers.Serializer):
     token_class = serializers.CharField(help_text='e.g. "AccessToken".')
     token_type = serializers.CharField(help_text='e.g. "access".')
-    message = serializers.CharField(help_text='e.g. "Token is expired".')
+    message = serializers.CharField(help_text='"Token is invalid or expired".')
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -184,7 +184,7 @@ class JWTScheme(OpenApiAuthenticationExtension):
 TOKEN_NOT_VALID = {
     "detail": "Given token not valid for any token type", "code": "token_not_valid",
     "messages": [{"token_class": "AccessToken", "token_type": "access",
-                  "message": "Token is expired"}],
+                  "message": TOKEN_INVALID_OR_EXPIRED}],
 }
 
 

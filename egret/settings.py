@@ -266,6 +266,8 @@ SIMPLE_JWT = {
     "AUTH_HEADER_TYPES": ("Bearer",),
     "USER_ID_FIELD": "id",
     "USER_ID_CLAIM": "user_id",
+    # A deleted user's refresh token is a 401, not a 500 (core/serializers.py).
+    "TOKEN_REFRESH_SERIALIZER": "core.serializers.TokenRefreshSerializer",
 }
 
 # --- OpenAPI: /v1/schema/ and the interactive reference at /docs/ (drf-spectacular) -----------
