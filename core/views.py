@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.urls import Resolver404, resolve
+from django.views.decorators.csrf import csrf_exempt
 from django.utils import timezone
 from drf_spectacular.renderers import (OpenApiJsonRenderer, OpenApiJsonRenderer2,
                                        OpenApiYamlRenderer, OpenApiYamlRenderer2)
@@ -62,9 +63,11 @@ def health_report() -> tuple[bool, dict]:
     return healthy, body
 
 
+@csrf_exempt
 def not_found(request: HttpRequest, path: str = "") -> JsonResponse:
     """Every URL that matches no route: JSON 404, naming the canonical path if only the slash
-    is missing."""
+    is missing. CSRF-exempt: a POST to a path that does not exist is a 404, whatever its
+    Referer or cookies (over HTTPS the CSRF check would otherwise answer 403 first)."""
     detail = "Not found."
     if not request.path.endswith("/"):
         try:
