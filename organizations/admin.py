@@ -4,7 +4,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 
 from billing import services as billing_services
 from billing.models import Plan
@@ -150,8 +151,9 @@ class ApiKeyAddForm(forms.ModelForm):
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
-    """The digest is never shown; a raw key appears once, in the message after creation or
-    rotation."""
+    """The digest is never shown; a raw key appears once, on the page that answers its
+    creation or rotation (not in a message: Django's messages travel in a signed, readable
+    cookie that proxies log)."""
 
     list_display = ("key_prefix", "name", "organization", "is_active_display", "created_at",
                     "last_used_at", "expires_at", "revoked_at")
@@ -192,11 +194,19 @@ class ApiKeyAdmin(admin.ModelAdmin):
         )
         obj.pk, obj.key_prefix, obj.created_at = key.pk, key.key_prefix, key.created_at
         obj._state.adding = False
-        self.message_user(
-            request,
-            f"API key created. Copy it now, it will not be shown again: {raw}",
-            messages.WARNING,
-        )
+        request._egret_new_api_key = (key, raw)  # for response_add; this request's memory only
+
+    def response_add(self, request: HttpRequest, obj: ApiKey, post_url_continue=None
+                     ) -> HttpResponse:
+        return self._show_secrets(request, [request._egret_new_api_key], "API key created")
+
+    def _show_secrets(self, request: HttpRequest, keys: list[tuple[ApiKey, str]],
+                      title: str) -> HttpResponse:
+        context = {**self.admin_site.each_context(request), "opts": self.model._meta,
+                   "title": title, "keys": keys}
+        response = TemplateResponse(request, "admin/organizations/apikey/secret.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # revoke instead: the ledger refers to keys
@@ -208,9 +218,12 @@ class ApiKeyAdmin(admin.ModelAdmin):
         self.message_user(request, f"Revoked {queryset.count()} key(s).", messages.SUCCESS)
 
     @admin.action(description="Rotate selected API keys (new secret, old one stops working)")
-    def rotate_keys(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
-        for key in queryset.filter(revoked_at__isnull=True):
-            raw = services.api_key_rotate(key)
-            self.message_user(
-                request, f"{key.name}: new key (shown once): {raw}", messages.WARNING
-            )
+    def rotate_keys(self, request: HttpRequest, queryset: QuerySet[ApiKey]
+                    ) -> HttpResponse | None:
+        rotated = [(key, services.api_key_rotate(key))
+                   for key in queryset.filter(revoked_at__isnull=True).select_related(
+                       "organization")]
+        if not rotated:
+            self.message_user(request, "Revoked keys cannot be rotated.", messages.ERROR)
+            return None
+        return self._show_secrets(request, rotated, "API keys rotated")
