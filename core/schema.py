@@ -25,6 +25,7 @@ from rest_framework.permissions import AllowAny
 from core.api import OrganizationScopedView
 from core.authentication import INVALID_API_KEY, TOKEN_INVALID_OR_EXPIRED
 from core.errors import SERVER_ERROR_DETAIL
+from core.lockout import locked_detail
 from core.serializers import RegisterSerializer, UserSerializer
 from core.tenancy import NO_API_ACCESS, NO_ORGANIZATION
 
@@ -440,14 +441,19 @@ login = extend_schema(
     operation_id="auth_jwt_create", tags=["Auth"], summary="Log in",
     description="Exchanges an email and password for an access token (send it as "
                 "`Authorization: Bearer <access>`) and a refresh token. 10 attempts a "
-                "minute per IP and per email.",
+                "minute per IP and per email. 20 failed logins (admin included) within 15 "
+                "minutes lock the account for 15 minutes, even with the right password "
+                "(429 `locked_out`).",
     request=LoginSerializer,
     examples=[OpenApiExample("Credentials", {"email": "ada@example.com",
                                              "password": "correct-horse-battery-42"},
                              request_only=True)],
     responses={200: TOKENS, **errors(400, "email field is required."),
                **errors(401, "No active account found with the given credentials",
-                        description="Wrong email or password (SimpleJWT's message).")},
+                        description="Wrong email or password (SimpleJWT's message)."),
+               **errors(429, {"detail": locked_detail(), "code": "locked_out"},
+                        description="Throttled, or the account is locked after repeated "
+                                    "failed logins; retry after the `Retry-After` seconds.")},
 )
 
 register = extend_schema(

@@ -11,7 +11,7 @@ from django.utils import timezone
 from drf_spectacular.renderers import (OpenApiJsonRenderer, OpenApiJsonRenderer2,
                                        OpenApiYamlRenderer, OpenApiYamlRenderer2)
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
-from rest_framework import status
+from rest_framework import exceptions, status
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -23,6 +23,7 @@ from core import schema
 from core.api import validated
 from core.authentication import ApiKeyPrincipal
 from core.exceptions import Forbidden
+from core.lockout import LockedOut, was_locked_out
 from core.models import User
 from core.serializers import EmailTokenObtainPairSerializer, RegisterSerializer, UserSerializer
 from core.tenancy import acting_context
@@ -85,7 +86,12 @@ class LoginView(jwt_views.TokenObtainPairView):
 
     @schema.login
     def post(self, request: Request, *args, **kwargs) -> Response:
-        return super().post(request, *args, **kwargs)
+        try:
+            return super().post(request, *args, **kwargs)
+        except exceptions.AuthenticationFailed:
+            if was_locked_out(request):  # axes refused, or this failure reached the limit
+                raise LockedOut() from None
+            raise
 
 
 class RegisterView(APIView):

@@ -94,6 +94,8 @@ INSTALLED_APPS = [
     # Swagger UI and ReDoc assets, served by whitenoise: /docs/ needs no CDN.
     "drf_spectacular_sidecar",
     "corsheaders",
+    # Brute-force protection of the admin and API logins (core/lockout.py).
+    "axes",
     "core",
     "billing",
     "organizations",
@@ -114,6 +116,14 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as axes requires: turns a locked-out admin login into core.lockout's JSON 429.
+    "axes.middleware.AxesMiddleware",
+]
+
+# axes first: it refuses a locked-out account before the password is even checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "egret.urls"
@@ -271,6 +281,28 @@ SIMPLE_JWT = {
     # A deleted user's refresh token is a 401, not a 500 (core/serializers.py).
     "TOKEN_REFRESH_SERIALIZER": "core.serializers.TokenRefreshSerializer",
 }
+
+# --- Login lockout (django-axes; core/lockout.py) ----------------------------------------------
+# Per account: EGRET_LOGIN_FAILURE_LIMIT failed logins (admin and API together) within the
+# cool-off time lock the account for EGRET_LOGIN_LOCKOUT_MINUTES, even with the right
+# password. Counted in the database (every app server sees the same count).
+AXES_FAILURE_LIMIT = env_int("EGRET_LOGIN_FAILURE_LIMIT", 20)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("EGRET_LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["username"]
+# axes.W006 asks for "ip_address" among the lockout parameters, so that rotating user agents
+# cannot spread failures over records; per account, axes sums the failures of every record
+# of the account (any address, any user agent), and the per-IP login throttle limits each
+# address. Locking addresses would lock whole offices behind one NAT.
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+AXES_USERNAME_CALLABLE = "core.lockout.attempted_email"
+# The client address as the throttles see it (NUM_PROXIES), recorded with each attempt.
+AXES_CLIENT_IP_CALLABLE = "core.lockout.client_ip"
+AXES_LOCKOUT_CALLABLE = "core.lockout.lockout_response"
+# Attempts during a lockout do not extend it: it ends after the configured time.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_RESET_ON_SUCCESS = True
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "password", "key", "api_key", "token",
+                             "secret"]
 
 # --- OpenAPI: /v1/schema/ and the interactive reference at /docs/ (drf-spectacular) -----------
 # The public base URL of the API (e.g. https://api.example.com), listed as the server in the
