@@ -61,3 +61,14 @@ class TokenRefreshSerializer(jwt_serializers.TokenRefreshSerializer):
         if user_id and not exists:
             raise TokenError("Token is invalid")
         return super().validate(attrs)
+
+
+class PasswordResetSerializer(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+
+
+class PasswordResetConfirmSerializer(serializers.Serializer):
+    uid = serializers.CharField(max_length=100, help_text="`uid` from the emailed link.")
+    token = serializers.CharField(max_length=100, help_text="`token` from the emailed link.")
+    new_password = serializers.CharField(max_length=128, write_only=True,
+                                         trim_whitespace=False)

@@ -25,7 +25,9 @@ from core.authentication import ApiKeyPrincipal
 from core.exceptions import Forbidden
 from core.lockout import LockedOut, was_locked_out
 from core.models import User
-from core.serializers import EmailTokenObtainPairSerializer, RegisterSerializer, UserSerializer
+from core import services
+from core.serializers import (EmailTokenObtainPairSerializer, PasswordResetConfirmSerializer,
+                              PasswordResetSerializer, RegisterSerializer, UserSerializer)
 from core.tenancy import acting_context
 from core.throttles import LoginEmailRateThrottle, LoginIPRateThrottle
 
@@ -106,6 +108,32 @@ class RegisterView(APIView):
         data = validated(RegisterSerializer, request.data)
         user = User.objects.create_user(data["email"], data["password"], name=data["name"])
         return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)
+
+
+class PasswordResetView(APIView):
+    """No enumeration: the same 202 whether or not the email has an account."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes = [LoginIPRateThrottle, LoginEmailRateThrottle]
+
+    @schema.password_reset
+    def post(self, request: Request) -> Response:
+        data = validated(PasswordResetSerializer, request.data)
+        services.password_reset_request(data["email"])
+        return Response({}, status=status.HTTP_202_ACCEPTED)
+
+
+class PasswordResetConfirmView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes = [LoginIPRateThrottle]
+
+    @schema.password_reset_confirm
+    def post(self, request: Request) -> Response:
+        services.password_reset_confirm(**validated(PasswordResetConfirmSerializer,
+                                                    request.data))
+        return Response({})
 
 
 class MeView(APIView):

@@ -8,6 +8,8 @@ import secrets
 from datetime import timedelta
 from pathlib import Path
 
+from urllib.parse import unquote, urlsplit
+
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
@@ -57,6 +59,32 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None:
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+# Email transports EMAIL_URL may name: scheme -> (TLS mode, default port).
+_EMAIL_SCHEMES = {"smtp": (None, 25), "smtp+tls": ("tls", 587), "smtp+ssl": ("ssl", 465),
+                  "smtps": ("ssl", 465)}
+
+
+def email_settings(url: str) -> dict:
+    """EMAIL_URL -> Django's EMAIL_* settings: empty (or `console:`) prints mail to stdout;
+    `smtp://`, `smtp+tls://` (STARTTLS) and `smtp+ssl://`/`smtps://` (implicit TLS) send it,
+    e.g. `smtp+tls://user:pass@smtp.example.com:587`."""
+    if not url.strip() or url.strip() == "console:":
+        return {"EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend"}
+    parts = urlsplit(url.strip())
+    if parts.scheme not in _EMAIL_SCHEMES or not parts.hostname:
+        raise ImproperlyConfigured(
+            f"EMAIL_URL must look like smtp[+tls|+ssl]://[user:pass@]host[:port], got scheme "
+            f"{parts.scheme!r}.")
+    tls, default_port = _EMAIL_SCHEMES[parts.scheme]
+    return {
+        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "EMAIL_HOST": parts.hostname, "EMAIL_PORT": parts.port or default_port,
+        "EMAIL_HOST_USER": unquote(parts.username or ""),
+        "EMAIL_HOST_PASSWORD": unquote(parts.password or ""),
+        "EMAIL_USE_TLS": tls == "tls", "EMAIL_USE_SSL": tls == "ssl",
+    }
 
 
 def _embedded_secret_key() -> str:
@@ -281,6 +309,19 @@ SIMPLE_JWT = {
     # A deleted user's refresh token is a 401, not a 500 (core/serializers.py).
     "TOKEN_REFRESH_SERIALIZER": "core.serializers.TokenRefreshSerializer",
 }
+
+# --- Email (password reset, invitations, set-password mail for operator-created owners) --------
+# Console output by default; SMTP when EMAIL_URL is set (see email_settings above).
+globals().update(email_settings(os.environ.get("EMAIL_URL", "")))
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Egret <no-reply@localhost>")
+# Where people open the links in those emails (the web app): <url>/reset?uid=&token= and
+# <url>/invitations/accept?token=.
+EGRET_PUBLIC_APP_URL = os.environ.get("EGRET_PUBLIC_APP_URL",
+                                      "http://localhost:8000").strip().rstrip("/")
+# Seconds a password-reset (and set-password) link stays valid; Django's default is 3 days.
+PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT", 3 * 24 * 3600)
+EGRET_INVITATION_DAYS = 7
 
 # --- Login lockout (django-axes; core/lockout.py) ----------------------------------------------
 # Per account: EGRET_LOGIN_FAILURE_LIMIT failed logins (admin and API together) within the

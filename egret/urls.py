@@ -17,6 +17,9 @@ auth_urlpatterns = [
     path("jwt/logout/", jwt_views.TokenBlacklistView.as_view(), name="jwt-logout"),
     path("register/", core_views.RegisterView.as_view(), name="register"),
     path("me/", core_views.MeView.as_view(), name="me"),
+    path("password/reset/", core_views.PasswordResetView.as_view(), name="password-reset"),
+    path("password/reset/confirm/", core_views.PasswordResetConfirmView.as_view(),
+         name="password-reset-confirm"),
 ]
 
 urlpatterns = [

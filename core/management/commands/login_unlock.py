@@ -1,7 +1,7 @@
-from axes.utils import reset
 from django.core.management.base import BaseCommand
 
 from core.models import normalize_email
+from core.services import login_unlock
 
 
 class Command(BaseCommand):
@@ -14,5 +14,5 @@ class Command(BaseCommand):
     def handle(self, *args, emails: list[str], **options) -> None:
         for email in emails:
             email = normalize_email(email)
-            count = reset(username=email)
+            count = login_unlock(email)
             self.stdout.write(f"{email}: {count} failed-attempt record(s) removed; unlocked.")
