@@ -9,10 +9,9 @@ from django.template.response import TemplateResponse
 
 from billing import services as billing_services
 from billing.models import Plan
-from core.models import User, normalize_email
 from knowledge.models import Domain
 from organizations import services
-from organizations.models import ApiKey, Membership, Organization
+from organizations.models import ApiKey, Invitation, Membership, Organization
 
 
 class MembershipInline(admin.TabularInline):
@@ -42,12 +41,12 @@ class OrganizationForm(forms.ModelForm):
 
 
 class OrganizationAddForm(forms.ModelForm):
-    """A new organization goes through `organization_create`, like `org_create` and the API:
-    an owner (created with an unusable password when the email is new), a plan and the first
-    period's credits."""
+    """A new organization goes through `organization_create_by_operator`, like `org_create`:
+    an owner (created with an unusable password when the email is new, and emailed a
+    set-password link), a plan and the first period's credits."""
 
-    owner_email = forms.EmailField(help_text="The owner; a new email creates the user "
-                                             "(they set a password through a reset).")
+    owner_email = forms.EmailField(help_text="The owner; a new email creates the user, who "
+                                             "gets an email with a link to set a password.")
     plan_choice = forms.ModelChoiceField(queryset=Plan.objects.all(), to_field_name="slug",
                                          label="Plan")
 
@@ -101,10 +100,9 @@ class OrganizationAdmin(admin.ModelAdmin):
         if change:
             super().save_model(request, obj, form, change)
             return
-        email = normalize_email(form.cleaned_data["owner_email"])
-        owner = User.objects.filter(email=email).first() or User.objects.create_user(email)
-        created = services.organization_create(owner=owner, name=obj.name, slug=obj.slug,
-                                               plan_slug=form.cleaned_data["plan_choice"].slug)
+        created, _new_owner = services.organization_create_by_operator(
+            name=obj.name, owner_email=form.cleaned_data["owner_email"], slug=obj.slug,
+            plan_slug=form.cleaned_data["plan_choice"].slug)
         obj.pk, obj.plan, obj._state.adding = created.pk, created.plan, False
         obj.created_at, obj.updated_at = created.created_at, created.updated_at
 
@@ -227,3 +225,23 @@ class ApiKeyAdmin(admin.ModelAdmin):
             self.message_user(request, "Revoked keys cannot be rotated.", messages.ERROR)
             return None
         return self._show_secrets(request, rotated, "API keys rotated")
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    """Read-only: invitations are sent through the API; the token's digest is never shown."""
+
+    list_display = ("email", "organization", "role", "created_at", "expires_at", "accepted_at",
+                    "revoked_at")
+    list_filter = ("role",)
+    list_select_related = ("organization",)
+    search_fields = ("email", "organization__slug")
+    fields = ("id", "organization", "email", "role", "invited_by", "created_at", "expires_at",
+              "accepted_at", "revoked_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
