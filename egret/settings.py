@@ -390,8 +390,9 @@ SPECTACULAR_SETTINGS = {
     },
     "TAGS": [
         {"name": "Auth", "description": "Log in with JWTs, refresh, verify, log out; sign up; "
-                                        "who am I."},
-        {"name": "Organizations", "description": "Organizations and their members."},
+                                        "who am I; password reset; accept an invitation."},
+        {"name": "Organizations", "description": "Organizations, their members and "
+                                                 "invitations."},
         {"name": "API keys", "description": "Keys for servers and scripts (owners and admins, "
                                             "with a JWT)."},
         {"name": "Billing", "description": "Plans, subscription, usage and the credit ledger."},
