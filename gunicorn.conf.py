@@ -25,6 +25,8 @@ _log_format = (os.environ.get("LOG_FORMAT", "").strip().lower()
 # gunicorn's own access log is off by default with JSON logs; "-" turns it on, "" off.
 accesslog = os.environ.get("GUNICORN_ACCESSLOG", "" if _log_format == "json" else "-") or None
 errorlog = "-"
+# Values of secret-looking query parameters (?api_key=, ?token=...) are written as REDACTED.
+logger_class = "core.accesslog.RedactingLogger"
 # Request id (set by the app on every response) and latency in microseconds.
 access_log_format = (
     '%(h)s "%(r)s" %(s)s %(b)s request_id=%({x-request-id}o)s latency_us=%(D)s'

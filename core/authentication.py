@@ -10,10 +10,14 @@ from django.utils import timezone
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 from rest_framework_simplejwt import authentication as jwt_authentication
+from rest_framework_simplejwt.exceptions import InvalidToken
 
 from core import keyformat
 
 INVALID_API_KEY = "Invalid or expired API key. Check that the key is active and has not expired."
+# The one reason the public Egret API gives for a bad access token (API.md 1); SimpleJWT >= 5.4
+# says "Token is expired", "Token is invalid", "Token has wrong type"... and clients compare it.
+TOKEN_INVALID_OR_EXPIRED = "Token is invalid or expired"
 WWW_AUTHENTICATE = 'Bearer realm="api"'
 
 
@@ -108,3 +112,12 @@ class JWTAuthentication(jwt_authentication.JWTAuthentication):
         if raw is not None and raw.startswith(keyformat.PREFIX):
             return None
         return super().authenticate(request)
+
+    def get_validated_token(self, raw_token: bytes):
+        """SimpleJWT's body, code and detail, with the documented text in each message."""
+        try:
+            return super().get_validated_token(raw_token)
+        except InvalidToken as exc:
+            messages = [{**message, "message": TOKEN_INVALID_OR_EXPIRED}
+                        for message in exc.detail.get("messages", [])]
+            raise InvalidToken({"detail": exc.detail["detail"], "messages": messages}) from None

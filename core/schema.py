@@ -23,9 +23,11 @@ from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 
 from core.api import OrganizationScopedView
-from core.authentication import INVALID_API_KEY
+from core.authentication import INVALID_API_KEY, TOKEN_INVALID_OR_EXPIRED
 from core.errors import SERVER_ERROR_DETAIL
-from core.serializers import RegisterSerializer, UserSerializer
+from core.lockout import locked_detail
+from core.serializers import (PasswordResetConfirmSerializer, PasswordResetSerializer,
+                              RegisterSerializer, UserSerializer)
 from core.tenancy import NO_API_ACCESS, NO_ORGANIZATION
 
 JSON = "application/json"
@@ -35,7 +37,7 @@ JSON = "application/json"
 class TokenErrorMessageSerializer(serializers.Serializer):
     token_class = serializers.CharField(help_text='e.g. "AccessToken".')
     token_type = serializers.CharField(help_text='e.g. "access".')
-    message = serializers.CharField(help_text='e.g. "Token is expired".')
+    message = serializers.CharField(help_text='"Token is invalid or expired".')
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -184,7 +186,7 @@ class JWTScheme(OpenApiAuthenticationExtension):
 TOKEN_NOT_VALID = {
     "detail": "Given token not valid for any token type", "code": "token_not_valid",
     "messages": [{"token_class": "AccessToken", "token_type": "access",
-                  "message": "Token is expired"}],
+                  "message": TOKEN_INVALID_OR_EXPIRED}],
 }
 
 
@@ -440,14 +442,19 @@ login = extend_schema(
     operation_id="auth_jwt_create", tags=["Auth"], summary="Log in",
     description="Exchanges an email and password for an access token (send it as "
                 "`Authorization: Bearer <access>`) and a refresh token. 10 attempts a "
-                "minute per IP and per email.",
+                "minute per IP and per email. 20 failed logins (admin included) within 15 "
+                "minutes lock the account for 15 minutes, even with the right password "
+                "(429 `locked_out`).",
     request=LoginSerializer,
     examples=[OpenApiExample("Credentials", {"email": "ada@example.com",
                                              "password": "correct-horse-battery-42"},
                              request_only=True)],
     responses={200: TOKENS, **errors(400, "email field is required."),
                **errors(401, "No active account found with the given credentials",
-                        description="Wrong email or password (SimpleJWT's message).")},
+                        description="Wrong email or password (SimpleJWT's message)."),
+               **errors(429, {"detail": locked_detail(), "code": "locked_out"},
+                        description="Throttled, or the account is locked after repeated "
+                                    "failed logins; retry after the `Retry-After` seconds.")},
 )
 
 register = extend_schema(
@@ -466,6 +473,36 @@ register = extend_schema(
                         "password: This password is too common."),
                **errors(403, "Sign-up is disabled on this server; ask an operator for an "
                              "account.")},
+)
+
+password_reset = extend_schema(
+    operation_id="auth_password_reset", tags=["Auth"], summary="Ask for a password reset",
+    description="Emails a one-time link (`<app>/reset?uid=...&token=...`) to the account with "
+                "this email, if there is an active one. The answer is the same 202 either way, "
+                "so it tells nobody whether an account exists. Throttled like login.",
+    request=PasswordResetSerializer,
+    examples=[OpenApiExample("Email", {"email": "ada@example.com"}, request_only=True)],
+    responses={202: OpenApiResponse(EMPTY_OBJECT, "Accepted: an email is on its way if the "
+                                                  "account exists.",
+                                    [OpenApiExample("Accepted", {})]),
+               **errors(400, "email field is required.",
+                        "email: Enter a valid email address.")},
+)
+
+password_reset_confirm = extend_schema(
+    operation_id="auth_password_reset_confirm", tags=["Auth"], summary="Set a new password",
+    description="With the `uid` and `token` of an emailed link (a reset, or the set-password "
+                "email of an owner an operator created). The link works once and expires "
+                "(3 days by default). Django's password validators apply. Every refresh token "
+                "of the account is blacklisted: log in again everywhere.",
+    request=PasswordResetConfirmSerializer,
+    examples=[OpenApiExample("New password", {"uid": "MGY4YzJhNGUtNmIxZC00YzNl",
+                                              "token": "cb0v2k-5d1e4f8a9b2c3d4e5f6a7b8c9d0e1f2a",
+                                              "new_password": "correct-horse-battery-43"},
+                             request_only=True)],
+    responses={200: EMPTY,
+               **errors(400, "token: invalid or expired.", "new_password field is required.",
+                        "new_password: This password is too common.")},
 )
 
 me = extend_schema(

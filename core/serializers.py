@@ -1,8 +1,12 @@
 from __future__ import annotations
 
 from django.contrib.auth import password_validation
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
+from rest_framework_simplejwt import serializers as jwt_serializers
+from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
 
 from core.models import User, normalize_email
 
@@ -40,3 +44,31 @@ class EmailTokenObtainPairSerializer(TokenObtainPairSerializer):
     def validate(self, attrs: dict) -> dict:
         attrs[self.username_field] = normalize_email(attrs.get(self.username_field, ""))
         return super().validate(attrs)
+
+
+class TokenRefreshSerializer(jwt_serializers.TokenRefreshSerializer):
+    """SimpleJWT 5.5 looks the token's user up with `.get()`: a deleted user's refresh token
+    raised User.DoesNotExist (a 500). It is an invalid token: the view answers SimpleJWT's
+    short 401 `token_not_valid`."""
+
+    def validate(self, attrs: dict) -> dict:
+        refresh = self.token_class(attrs["refresh"])
+        user_id = refresh.payload.get(jwt_settings.USER_ID_CLAIM)
+        try:
+            exists = User.objects.filter(**{jwt_settings.USER_ID_FIELD: user_id}).exists()
+        except (ValueError, DjangoValidationError):
+            exists = False
+        if user_id and not exists:
+            raise TokenError("Token is invalid")
+        return super().validate(attrs)
+
+
+class PasswordResetSerializer(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+
+
+class PasswordResetConfirmSerializer(serializers.Serializer):
+    uid = serializers.CharField(max_length=100, help_text="`uid` from the emailed link.")
+    token = serializers.CharField(max_length=100, help_text="`token` from the emailed link.")
+    new_password = serializers.CharField(max_length=128, write_only=True,
+                                         trim_whitespace=False)

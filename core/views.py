@@ -6,11 +6,12 @@ from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.urls import Resolver404, resolve
+from django.views.decorators.csrf import csrf_exempt
 from django.utils import timezone
 from drf_spectacular.renderers import (OpenApiJsonRenderer, OpenApiJsonRenderer2,
                                        OpenApiYamlRenderer, OpenApiYamlRenderer2)
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
-from rest_framework import status
+from rest_framework import exceptions, status
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -22,8 +23,11 @@ from core import schema
 from core.api import validated
 from core.authentication import ApiKeyPrincipal
 from core.exceptions import Forbidden
+from core.lockout import LockedOut, was_locked_out
 from core.models import User
-from core.serializers import EmailTokenObtainPairSerializer, RegisterSerializer, UserSerializer
+from core import services
+from core.serializers import (EmailTokenObtainPairSerializer, PasswordResetConfirmSerializer,
+                              PasswordResetSerializer, RegisterSerializer, UserSerializer)
 from core.tenancy import acting_context
 from core.throttles import LoginEmailRateThrottle, LoginIPRateThrottle
 
@@ -62,9 +66,11 @@ def health_report() -> tuple[bool, dict]:
     return healthy, body
 
 
+@csrf_exempt
 def not_found(request: HttpRequest, path: str = "") -> JsonResponse:
     """Every URL that matches no route: JSON 404, naming the canonical path if only the slash
-    is missing."""
+    is missing. CSRF-exempt: a POST to a path that does not exist is a 404, whatever its
+    Referer or cookies (over HTTPS the CSRF check would otherwise answer 403 first)."""
     detail = "Not found."
     if not request.path.endswith("/"):
         try:
@@ -82,7 +88,12 @@ class LoginView(jwt_views.TokenObtainPairView):
 
     @schema.login
     def post(self, request: Request, *args, **kwargs) -> Response:
-        return super().post(request, *args, **kwargs)
+        try:
+            return super().post(request, *args, **kwargs)
+        except exceptions.AuthenticationFailed:
+            if was_locked_out(request):  # axes refused, or this failure reached the limit
+                raise LockedOut() from None
+            raise
 
 
 class RegisterView(APIView):
@@ -97,6 +108,32 @@ class RegisterView(APIView):
         data = validated(RegisterSerializer, request.data)
         user = User.objects.create_user(data["email"], data["password"], name=data["name"])
         return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)
+
+
+class PasswordResetView(APIView):
+    """No enumeration: the same 202 whether or not the email has an account."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes = [LoginIPRateThrottle, LoginEmailRateThrottle]
+
+    @schema.password_reset
+    def post(self, request: Request) -> Response:
+        data = validated(PasswordResetSerializer, request.data)
+        services.password_reset_request(data["email"])
+        return Response({}, status=status.HTTP_202_ACCEPTED)
+
+
+class PasswordResetConfirmView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes = [LoginIPRateThrottle]
+
+    @schema.password_reset_confirm
+    def post(self, request: Request) -> Response:
+        services.password_reset_confirm(**validated(PasswordResetConfirmSerializer,
+                                                    request.data))
+        return Response({})
 
 
 class MeView(APIView):

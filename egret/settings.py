@@ -8,6 +8,8 @@ import secrets
 from datetime import timedelta
 from pathlib import Path
 
+from urllib.parse import unquote, urlsplit
+
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
@@ -59,6 +61,32 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+# Email transports EMAIL_URL may name: scheme -> (TLS mode, default port).
+_EMAIL_SCHEMES = {"smtp": (None, 25), "smtp+tls": ("tls", 587), "smtp+ssl": ("ssl", 465),
+                  "smtps": ("ssl", 465)}
+
+
+def email_settings(url: str) -> dict:
+    """EMAIL_URL -> Django's EMAIL_* settings: empty (or `console:`) prints mail to stdout;
+    `smtp://`, `smtp+tls://` (STARTTLS) and `smtp+ssl://`/`smtps://` (implicit TLS) send it,
+    e.g. `smtp+tls://user:pass@smtp.example.com:587`."""
+    if not url.strip() or url.strip() == "console:":
+        return {"EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend"}
+    parts = urlsplit(url.strip())
+    if parts.scheme not in _EMAIL_SCHEMES or not parts.hostname:
+        raise ImproperlyConfigured(
+            f"EMAIL_URL must look like smtp[+tls|+ssl]://[user:pass@]host[:port], got scheme "
+            f"{parts.scheme!r}.")
+    tls, default_port = _EMAIL_SCHEMES[parts.scheme]
+    return {
+        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "EMAIL_HOST": parts.hostname, "EMAIL_PORT": parts.port or default_port,
+        "EMAIL_HOST_USER": unquote(parts.username or ""),
+        "EMAIL_HOST_PASSWORD": unquote(parts.password or ""),
+        "EMAIL_USE_TLS": tls == "tls", "EMAIL_USE_SSL": tls == "ssl",
+    }
+
+
 def _embedded_secret_key() -> str:
     """A key generated once and kept under var/, so sessions survive restarts of the demo."""
     VAR_DIR.mkdir(parents=True, exist_ok=True)
@@ -94,6 +122,8 @@ INSTALLED_APPS = [
     # Swagger UI and ReDoc assets, served by whitenoise: /docs/ needs no CDN.
     "drf_spectacular_sidecar",
     "corsheaders",
+    # Brute-force protection of the admin and API logins (core/lockout.py).
+    "axes",
     "core",
     "billing",
     "organizations",
@@ -114,6 +144,14 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as axes requires: turns a locked-out admin login into core.lockout's JSON 429.
+    "axes.middleware.AxesMiddleware",
+]
+
+# axes first: it refuses a locked-out account before the password is even checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "egret.urls"
@@ -209,6 +247,8 @@ SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+# A CSRF failure (admin forms) answers the JSON of API.md 1, not Django's HTML page.
+CSRF_FAILURE_VIEW = "core.errors.csrf_failure"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 
@@ -266,7 +306,44 @@ SIMPLE_JWT = {
     "AUTH_HEADER_TYPES": ("Bearer",),
     "USER_ID_FIELD": "id",
     "USER_ID_CLAIM": "user_id",
+    # A deleted user's refresh token is a 401, not a 500 (core/serializers.py).
+    "TOKEN_REFRESH_SERIALIZER": "core.serializers.TokenRefreshSerializer",
 }
+
+# --- Email (password reset, invitations, set-password mail for operator-created owners) --------
+# Console output by default; SMTP when EMAIL_URL is set (see email_settings above).
+globals().update(email_settings(os.environ.get("EMAIL_URL", "")))
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Egret <no-reply@localhost>")
+# Where people open the links in those emails (the web app): <url>/reset?uid=&token= and
+# <url>/invitations/accept?token=.
+EGRET_PUBLIC_APP_URL = os.environ.get("EGRET_PUBLIC_APP_URL",
+                                      "http://localhost:8000").strip().rstrip("/")
+# Seconds a password-reset (and set-password) link stays valid; Django's default is 3 days.
+PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT", 3 * 24 * 3600)
+EGRET_INVITATION_DAYS = 7
+
+# --- Login lockout (django-axes; core/lockout.py) ----------------------------------------------
+# Per account: EGRET_LOGIN_FAILURE_LIMIT failed logins (admin and API together) within the
+# cool-off time lock the account for EGRET_LOGIN_LOCKOUT_MINUTES, even with the right
+# password. Counted in the database (every app server sees the same count).
+AXES_FAILURE_LIMIT = env_int("EGRET_LOGIN_FAILURE_LIMIT", 20)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("EGRET_LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["username"]
+# axes.W006 asks for "ip_address" among the lockout parameters, so that rotating user agents
+# cannot spread failures over records; per account, axes sums the failures of every record
+# of the account (any address, any user agent), and the per-IP login throttle limits each
+# address. Locking addresses would lock whole offices behind one NAT.
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+AXES_USERNAME_CALLABLE = "core.lockout.attempted_email"
+# The client address as the throttles see it (NUM_PROXIES), recorded with each attempt.
+AXES_CLIENT_IP_CALLABLE = "core.lockout.client_ip"
+AXES_LOCKOUT_CALLABLE = "core.lockout.lockout_response"
+# Attempts during a lockout do not extend it: it ends after the configured time.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_RESET_ON_SUCCESS = True
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "password", "key", "api_key", "token",
+                             "secret"]
 
 # --- OpenAPI: /v1/schema/ and the interactive reference at /docs/ (drf-spectacular) -----------
 # The public base URL of the API (e.g. https://api.example.com), listed as the server in the
@@ -313,8 +390,9 @@ SPECTACULAR_SETTINGS = {
     },
     "TAGS": [
         {"name": "Auth", "description": "Log in with JWTs, refresh, verify, log out; sign up; "
-                                        "who am I."},
-        {"name": "Organizations", "description": "Organizations and their members."},
+                                        "who am I; password reset; accept an invitation."},
+        {"name": "Organizations", "description": "Organizations, their members and "
+                                                 "invitations."},
         {"name": "API keys", "description": "Keys for servers and scripts (owners and admins, "
                                             "with a JWT)."},
         {"name": "Billing", "description": "Plans, subscription, usage and the credit ledger."},

@@ -8,6 +8,7 @@ from billing import api as billing_api
 from core import metrics as core_metrics
 from core import views as core_views
 from knowledge.urls import document_urlpatterns, domain_urlpatterns
+from organizations import api as organizations_api
 from organizations.urls import api_key_urlpatterns, org_urlpatterns
 
 auth_urlpatterns = [
@@ -17,6 +18,11 @@ auth_urlpatterns = [
     path("jwt/logout/", jwt_views.TokenBlacklistView.as_view(), name="jwt-logout"),
     path("register/", core_views.RegisterView.as_view(), name="register"),
     path("me/", core_views.MeView.as_view(), name="me"),
+    path("password/reset/", core_views.PasswordResetView.as_view(), name="password-reset"),
+    path("password/reset/confirm/", core_views.PasswordResetConfirmView.as_view(),
+         name="password-reset-confirm"),
+    path("invitations/accept/", organizations_api.InvitationAcceptView.as_view(),
+         name="invitation-accept"),
 ]
 
 urlpatterns = [

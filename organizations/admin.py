@@ -4,14 +4,14 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 
 from billing import services as billing_services
 from billing.models import Plan
-from core.models import User, normalize_email
 from knowledge.models import Domain
 from organizations import services
-from organizations.models import ApiKey, Membership, Organization
+from organizations.models import ApiKey, Invitation, Membership, Organization
 
 
 class MembershipInline(admin.TabularInline):
@@ -41,12 +41,12 @@ class OrganizationForm(forms.ModelForm):
 
 
 class OrganizationAddForm(forms.ModelForm):
-    """A new organization goes through `organization_create`, like `org_create` and the API:
-    an owner (created with an unusable password when the email is new), a plan and the first
-    period's credits."""
+    """A new organization goes through `organization_create_by_operator`, like `org_create`:
+    an owner (created with an unusable password when the email is new, and emailed a
+    set-password link), a plan and the first period's credits."""
 
-    owner_email = forms.EmailField(help_text="The owner; a new email creates the user "
-                                             "(they set a password through a reset).")
+    owner_email = forms.EmailField(help_text="The owner; a new email creates the user, who "
+                                             "gets an email with a link to set a password.")
     plan_choice = forms.ModelChoiceField(queryset=Plan.objects.all(), to_field_name="slug",
                                          label="Plan")
 
@@ -100,10 +100,9 @@ class OrganizationAdmin(admin.ModelAdmin):
         if change:
             super().save_model(request, obj, form, change)
             return
-        email = normalize_email(form.cleaned_data["owner_email"])
-        owner = User.objects.filter(email=email).first() or User.objects.create_user(email)
-        created = services.organization_create(owner=owner, name=obj.name, slug=obj.slug,
-                                               plan_slug=form.cleaned_data["plan_choice"].slug)
+        created, _new_owner = services.organization_create_by_operator(
+            name=obj.name, owner_email=form.cleaned_data["owner_email"], slug=obj.slug,
+            plan_slug=form.cleaned_data["plan_choice"].slug)
         obj.pk, obj.plan, obj._state.adding = created.pk, created.plan, False
         obj.created_at, obj.updated_at = created.created_at, created.updated_at
 
@@ -150,8 +149,9 @@ class ApiKeyAddForm(forms.ModelForm):
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
-    """The digest is never shown; a raw key appears once, in the message after creation or
-    rotation."""
+    """The digest is never shown; a raw key appears once, on the page that answers its
+    creation or rotation (not in a message: Django's messages travel in a signed, readable
+    cookie that proxies log)."""
 
     list_display = ("key_prefix", "name", "organization", "is_active_display", "created_at",
                     "last_used_at", "expires_at", "revoked_at")
@@ -192,11 +192,19 @@ class ApiKeyAdmin(admin.ModelAdmin):
         )
         obj.pk, obj.key_prefix, obj.created_at = key.pk, key.key_prefix, key.created_at
         obj._state.adding = False
-        self.message_user(
-            request,
-            f"API key created. Copy it now, it will not be shown again: {raw}",
-            messages.WARNING,
-        )
+        request._egret_new_api_key = (key, raw)  # for response_add; this request's memory only
+
+    def response_add(self, request: HttpRequest, obj: ApiKey, post_url_continue=None
+                     ) -> HttpResponse:
+        return self._show_secrets(request, [request._egret_new_api_key], "API key created")
+
+    def _show_secrets(self, request: HttpRequest, keys: list[tuple[ApiKey, str]],
+                      title: str) -> HttpResponse:
+        context = {**self.admin_site.each_context(request), "opts": self.model._meta,
+                   "title": title, "keys": keys}
+        response = TemplateResponse(request, "admin/organizations/apikey/secret.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # revoke instead: the ledger refers to keys
@@ -208,9 +216,32 @@ class ApiKeyAdmin(admin.ModelAdmin):
         self.message_user(request, f"Revoked {queryset.count()} key(s).", messages.SUCCESS)
 
     @admin.action(description="Rotate selected API keys (new secret, old one stops working)")
-    def rotate_keys(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
-        for key in queryset.filter(revoked_at__isnull=True):
-            raw = services.api_key_rotate(key)
-            self.message_user(
-                request, f"{key.name}: new key (shown once): {raw}", messages.WARNING
-            )
+    def rotate_keys(self, request: HttpRequest, queryset: QuerySet[ApiKey]
+                    ) -> HttpResponse | None:
+        rotated = [(key, services.api_key_rotate(key))
+                   for key in queryset.filter(revoked_at__isnull=True).select_related(
+                       "organization")]
+        if not rotated:
+            self.message_user(request, "Revoked keys cannot be rotated.", messages.ERROR)
+            return None
+        return self._show_secrets(request, rotated, "API keys rotated")
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    """Read-only: invitations are sent through the API; the token's digest is never shown."""
+
+    list_display = ("email", "organization", "role", "created_at", "expires_at", "accepted_at",
+                    "revoked_at")
+    list_filter = ("role",)
+    list_select_related = ("organization",)
+    search_fields = ("email", "organization__slug")
+    fields = ("id", "organization", "email", "role", "invited_by", "created_at", "expires_at",
+              "accepted_at", "revoked_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False

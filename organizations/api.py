@@ -1,20 +1,28 @@
 from __future__ import annotations
 
 from rest_framework import status
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from core.api import OrganizationScopedView, validated
-from core.authentication import ApiKeyPrincipal
+from core.authentication import ApiKeyPrincipal, JWTAuthentication
 from core.exceptions import Forbidden
+from core.throttles import LoginIPRateThrottle
 from organizations import schema, selectors, services
+from organizations.models import Membership
 from organizations.serializers import (
     ApiKeyCreateSerializer,
     ApiKeySerializer,
     ApiKeyUpdateSerializer,
+    InvitationAcceptSerializer,
+    InvitationCreatedSerializer,
+    InvitationSerializer,
     MemberAddSerializer,
     MemberRoleSerializer,
     MemberSerializer,
+    MembershipSerializer,
     OrganizationCreateSerializer,
     OrganizationSerializer,
     OrganizationUpdateSerializer,
@@ -69,8 +77,11 @@ class MemberListView(OrganizationScopedView):
         acting = self.acting(request, slug)
         acting.require_manager("add members")
         data = validated(MemberAddSerializer, request.data)
-        membership = services.member_add(acting.organization, granted_by_role=acting.role, **data)
-        return Response(MemberSerializer(membership).data, status=status.HTTP_201_CREATED)
+        added = services.member_add(acting.organization, granted_by_role=acting.role,
+                                    invited_by=acting.user, **data)
+        serializer = MemberSerializer if isinstance(added, Membership) else \
+            InvitationCreatedSerializer
+        return Response(serializer(added).data, status=status.HTTP_201_CREATED)
 
 
 class MemberDetailView(OrganizationScopedView):
@@ -91,6 +102,41 @@ class MemberDetailView(OrganizationScopedView):
         services.member_remove(acting.organization, membership, acting_role=acting.role,
                                acting_user=acting.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class InvitationListView(OrganizationScopedView):
+    @schema.invitation_list
+    def get(self, request: Request, slug: str) -> Response:
+        acting = self.acting(request, slug)
+        acting.require_manager("manage invitations")
+        invitations = services.invitations_of(acting.organization)
+        return Response(InvitationSerializer(invitations, many=True).data)
+
+
+class InvitationDetailView(OrganizationScopedView):
+    @schema.invitation_revoke
+    def delete(self, request: Request, slug: str, invitation_id: str) -> Response:
+        acting = self.acting(request, slug)
+        acting.require_manager("manage invitations")
+        services.invitation_revoke(services.invitation_get(acting.organization, invitation_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class InvitationAcceptView(APIView):
+    """Anyone holding the emailed token; with an access token of the invited email the
+    existing account joins, without one a new account is created."""
+
+    authentication_classes = [JWTAuthentication]
+    permission_classes = [AllowAny]
+    throttle_classes = [LoginIPRateThrottle]
+
+    @schema.invitation_accept
+    def post(self, request: Request) -> Response:
+        data = validated(InvitationAcceptSerializer, request.data)
+        membership = services.invitation_accept(data["token"], user=request.user,
+                                                password=data.get("password"),
+                                                name=data["name"])
+        return Response(MembershipSerializer(membership).data)
 
 
 class ApiKeyListView(OrganizationScopedView):

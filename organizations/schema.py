@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from drf_spectacular.utils import (OpenApiExample, OpenApiParameter, OpenApiResponse,
+                                   PolymorphicProxySerializer, extend_schema)
 from rest_framework import serializers
 
-from core.schema import NOT_IN_AN_ORGANIZATION, errors, uuid_path
+from core.schema import (NOT_IN_AN_ORGANIZATION, TOKEN_NOT_VALID, WWW_AUTHENTICATE, errors,
+                         uuid_path)
 from organizations.serializers import (ApiKeyCreateSerializer, ApiKeySerializer,
-                                       ApiKeyUpdateSerializer, MemberAddSerializer,
+                                       ApiKeyUpdateSerializer, InvitationAcceptSerializer,
+                                       InvitationCreatedSerializer, InvitationSerializer,
+                                       MemberAddSerializer, MembershipSerializer,
                                        MemberRoleSerializer, MemberSerializer,
                                        OrganizationCreateSerializer, OrganizationSerializer,
                                        OrganizationUpdateSerializer)
@@ -122,20 +126,79 @@ member_list = extend_schema(
                **errors(403, "API keys cannot list members; use a user's access token.")},
 )
 
+INVITATION = {"invitation_id": "5c1d9e7a-2b4f-4e8a-9d3c-7f6a5b4c3d2e",
+              "email": "linus@example.com", "role": "member",
+              "expires_at": "2026-04-01T10:15:00Z"}
+
 member_add = extend_schema(
     operation_id="orgs_members_create", tags=ORGS, summary="Add a member",
-    description="Adds an existing user by email. Owners and admins; only owners can grant "
-                "`owner`. The plan's `max_members` applies.",
+    description="An email with an account joins at once (the member object). An email with no "
+                "account gets an invitation by email, valid 7 days (the invitation object); "
+                "it joins when the person accepts (`POST /auth/invitations/accept/`). Owners "
+                "and admins; only owners can grant `owner`. Members plus pending invitations "
+                "count against the plan's `max_members`.",
     parameters=[SLUG],
     request=MemberAddSerializer,
     examples=[_request("Add a member", {"email": "grace@example.com", "role": "member"}),
-              _response("Added", MEMBER)],
-    responses={201: MemberSerializer,
+              _response("Added", MEMBER), _response("Invited", INVITATION)],
+    responses={201: OpenApiResponse(PolymorphicProxySerializer(
+                   component_name="MemberOrInvitation",
+                   serializers=[MemberSerializer, InvitationCreatedSerializer],
+                   resource_type_field_name=None),
+                   "The member added, or the invitation sent to an email with no account."),
                **errors(400, "email: this user is already a member of the organization.",
-                        'role: "boss" is not a valid choice.'),
+                        "email: an invitation to this email is already pending; revoke it "
+                        "to send a new one.", 'role: "boss" is not a valid choice.'),
                **errors(403, "Only owners and admins can add members.",
-                        "Your plan allows at most 3 members; upgrade your plan to add more."),
-               **errors(404, "User not found.")},
+                        "Your plan allows at most 3 members; upgrade your plan to add more.")},
+)
+
+_INVITATION_ID = uuid_path("invitation_id", "invitation")
+_NOT_INVITATION_MANAGER = "Only owners and admins can manage invitations."
+_NO_INVITATIONS_WITH_KEYS = "API keys cannot manage invitations; use a user's access token."
+
+invitation_list = extend_schema(
+    operation_id="orgs_invitations_list", tags=ORGS, summary="List invitations",
+    description="Invitations not yet accepted or revoked, newest first; expired ones say so "
+                "in `status`. Owners and admins (JWT).",
+    parameters=[SLUG],
+    examples=[_response("Invitations", {**INVITATION, "status": "pending",
+                                        "invited_by": "ada@example.com",
+                                        "created_at": "2026-03-25T10:15:00Z"})],
+    responses={200: InvitationSerializer(many=True),
+               **errors(403, _NOT_INVITATION_MANAGER, _NO_INVITATIONS_WITH_KEYS)},
+)
+
+invitation_revoke = extend_schema(
+    operation_id="orgs_invitations_destroy", tags=ORGS, summary="Revoke an invitation",
+    description="Its link stops working at once. Idempotent.",
+    parameters=[SLUG, _INVITATION_ID],
+    responses={204: None, **errors(403, _NOT_INVITATION_MANAGER, _NO_INVITATIONS_WITH_KEYS),
+               **errors(404, "Invitation not found.")},
+)
+
+invitation_accept = extend_schema(
+    operation_id="auth_invitations_accept", tags=["Auth"], summary="Accept an invitation",
+    description="With the `token` of an invitation email. Without credentials, creates the "
+                "account of the invited email (`password` required; Django's validators "
+                "apply), then joins; with an access token of the invited email, that "
+                "account joins. Then log in as usual. Throttled like login.",
+    parameters=[WWW_AUTHENTICATE],
+    request=InvitationAcceptSerializer,
+    examples=[_request("New account", {"token": "q8Zr1xV0bLkN3mT6yW2eH5aJ9cF4gD7s_uP-oI8nE1A",
+                                       "password": "correct-horse-battery-44",
+                                       "name": "Linus"}),
+              _response("Joined", {"organization": "acme", **MEMBER,
+                                   "email": "linus@example.com", "name": "Linus"})],
+    responses={200: MembershipSerializer,
+               **errors(400, "token: invalid or expired.", "password field is required.",
+                        "password: This password is too common.",
+                        "An account with this email already exists: log in and accept the "
+                        "invitation with your access token."),
+               **errors(401, TOKEN_NOT_VALID, description="An access token was sent and is "
+                                                          "invalid or expired."),
+               **errors(403, "This invitation was sent to another email address.",
+                        "Your plan allows at most 3 members; upgrade your plan to add more.")},
 )
 
 _USER_ID = uuid_path("user_id", "member's user")

@@ -7,7 +7,7 @@ from rest_framework import serializers
 
 from core.schema import documented_json
 from knowledge.models import Domain
-from organizations.models import ApiKey, Membership, Organization, Role
+from organizations.models import ApiKey, Invitation, Membership, Organization, Role
 
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 MB = 1024 * 1024
@@ -102,6 +102,50 @@ class MemberSerializer(serializers.ModelSerializer):
 class MemberAddSerializer(serializers.Serializer):
     email = serializers.EmailField()
     role = serializers.ChoiceField(choices=Role.choices, default=Role.MEMBER)
+
+
+class InvitationCreatedSerializer(serializers.ModelSerializer):
+    """`POST /v1/orgs/{slug}/members/` for an email with no account (API.md 14)."""
+
+    invitation_id = serializers.UUIDField(source="id")
+
+    class Meta:
+        model = Invitation
+        fields = ["invitation_id", "email", "role", "expires_at"]
+
+
+INVITATION_STATUSES = ["pending", "expired"]
+
+
+class InvitationSerializer(InvitationCreatedSerializer):
+    invited_by = serializers.EmailField(source="invited_by.email", default=None)
+    status = serializers.SerializerMethodField()
+
+    class Meta(InvitationCreatedSerializer.Meta):
+        fields = [*InvitationCreatedSerializer.Meta.fields, "status", "invited_by", "created_at"]
+
+    @extend_schema_field(serializers.ChoiceField(choices=INVITATION_STATUSES))
+    def get_status(self, obj: Invitation) -> str:
+        return "pending" if obj.is_pending() else "expired"
+
+
+class InvitationAcceptSerializer(serializers.Serializer):
+    token = serializers.CharField(max_length=200, help_text="`token` from the invitation link.")
+    password = serializers.CharField(
+        max_length=128, required=False, write_only=True, trim_whitespace=False,
+        help_text="The new account's password; not needed with an access token of the "
+                  "invited email.")
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+class MembershipSerializer(MemberSerializer):
+    """A membership as an accepted invitation returns it: with its organization."""
+
+    organization = serializers.CharField(source="organization.slug",
+                                         help_text="The organization's slug.")
+
+    class Meta(MemberSerializer.Meta):
+        fields = ["organization", *MemberSerializer.Meta.fields]
 
 
 class MemberRoleSerializer(serializers.Serializer):

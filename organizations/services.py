@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+from urllib.parse import urlencode
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
@@ -11,10 +15,12 @@ from django.utils.text import slugify
 from billing import services as billing_services
 from billing.models import Plan
 from core import keyformat
+from core import services as account_services
 from core.api import is_uuid
+from core.emails import email_send
 from core.exceptions import BadRequest, FieldError, Forbidden, NotFound
 from core.models import User, normalize_email
-from organizations.models import ApiKey, Membership, Organization, Role
+from organizations.models import ApiKey, Invitation, Membership, Organization, Role
 
 DEFAULT_PLAN = "free"
 SLUG_MAX_LENGTH = 50
@@ -59,6 +65,24 @@ def organization_create(
     raise FieldError("slug", "an organization with this slug already exists.", code="unique")
 
 
+def organization_create_by_operator(*, name: str, owner_email: str, slug: str | None = None,
+                                    plan_slug: str = DEFAULT_PLAN) -> tuple[Organization, bool]:
+    """Admin and `org_create`: the owner is created when the email is new (with no usable
+    password) and then gets the set-password email, as does an existing owner who never set
+    one. Returns the organization and whether the owner was created."""
+    email = normalize_email(owner_email)
+    with transaction.atomic():
+        owner = User.objects.filter(email=email).first()
+        created = owner is None
+        if created:
+            owner = User.objects.create_user(email)
+        organization = organization_create(owner=owner, name=name, slug=slug,
+                                           plan_slug=plan_slug)
+        if not owner.has_usable_password():
+            account_services.password_set_invite(owner, organization_name=organization.name)
+    return organization, created
+
+
 def organization_update(
     organization: Organization, *, name: str | None = None,
     allowed_domains: list[str] | None = None,
@@ -85,23 +109,127 @@ def _limit_reached(limit: int, used: int) -> bool:
     return limit != 0 and used >= limit
 
 
-def member_add(organization: Organization, *, email: str, role: str,
-               granted_by_role: str) -> Membership:
-    user = User.objects.filter(email=normalize_email(email)).first()
-    if user is None:
-        raise NotFound("User")
+def _pending(invitations, now: datetime | None = None):
+    return invitations.filter(accepted_at__isnull=True, revoked_at__isnull=True,
+                              expires_at__gt=now or timezone.now())
+
+
+def _require_room(organization: Organization, *, pending_invitations: bool = True) -> None:
+    """Members plus pending invitations must stay within `max_members` (0: unlimited)."""
+    limit = organization.max_members
+    used = organization.memberships.count()
+    if pending_invitations:
+        used += _pending(organization.invitations).count()
+    if _limit_reached(limit, used):
+        raise Forbidden(f"Your plan allows at most {limit} member{'s' if limit != 1 else ''}; "
+                        "upgrade your plan to add more.")
+
+
+def member_add(organization: Organization, *, email: str, role: str, granted_by_role: str,
+               invited_by: User | None = None) -> Membership | Invitation:
+    """An existing user joins at once; an email with no account gets an invitation."""
     if role == Role.OWNER and granted_by_role != Role.OWNER:
         raise Forbidden("Only owners can grant the owner role.")
+    email = normalize_email(email)
+    user = User.objects.filter(email=email).first()
     with transaction.atomic():
         organization = _locked(organization)
+        if user is None:
+            return _invite(organization, email=email, role=role, invited_by=invited_by)
         if organization.memberships.filter(user=user).exists():
             raise FieldError("email", "this user is already a member of the organization.",
                              code="unique")
-        limit = organization.max_members
-        if _limit_reached(limit, organization.memberships.count()):
-            raise Forbidden(f"Your plan allows at most {limit} member{'s' if limit != 1 else ''}; "
-                            "upgrade your plan to add more.")
+        _require_room(organization)
         return Membership.objects.create(organization=organization, user=user, role=role)
+
+
+# --- Invitations (API.md 14) -------------------------------------------------------------
+def _invitation_digest(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def _invite(organization: Organization, *, email: str, role: str,
+            invited_by: User | None) -> Invitation:
+    """Called with the organization locked. The raw token exists only in the email."""
+    if _pending(organization.invitations.filter(email=email)).exists():
+        raise FieldError("email", "an invitation to this email is already pending; revoke it "
+                                  "to send a new one.", code="unique")
+    _require_room(organization)
+    raw = secrets.token_urlsafe(32)
+    invitation = Invitation.objects.create(
+        organization=organization, email=email, role=role, digest=_invitation_digest(raw),
+        invited_by=invited_by,
+        expires_at=timezone.now() + timedelta(days=settings.EGRET_INVITATION_DAYS))
+    inviter = (invited_by.name or invited_by.email) if invited_by else "Egret"
+    email_send(email, "invitation", {
+        "email": email, "organization": organization.name, "role": role, "inviter": inviter,
+        "expires_at": invitation.expires_at,
+        "link": f"{settings.EGRET_PUBLIC_APP_URL}/invitations/accept?{urlencode({'token': raw})}",
+    })
+    return invitation
+
+
+def invitations_of(organization: Organization):
+    """Invitations not yet accepted or revoked (expired ones included), newest first."""
+    return organization.invitations.filter(accepted_at__isnull=True, revoked_at__isnull=True
+                                           ).select_related("invited_by")
+
+
+def invitation_get(organization: Organization, invitation_id: str) -> Invitation:
+    invitation = (organization.invitations.filter(pk=invitation_id).first()
+                  if is_uuid(invitation_id) else None)
+    if invitation is None:
+        raise NotFound("Invitation")
+    return invitation
+
+
+def invitation_revoke(invitation: Invitation) -> Invitation:
+    """Idempotent; an accepted invitation stays accepted (remove the member instead)."""
+    Invitation.objects.filter(pk=invitation.pk, accepted_at__isnull=True,
+                              revoked_at__isnull=True).update(revoked_at=timezone.now())
+    invitation.refresh_from_db(fields=["revoked_at"])
+    return invitation
+
+
+def _invited_account(invitation: Invitation, *, user: User | None, password: str | None,
+                     name: str) -> User | None:
+    """Checks who may accept: the invited email's own account (JWT), or nobody yet (a new
+    account with `password`). Returns the user who joins, None when one is to be created."""
+    if user is not None:
+        if user.email != invitation.email:
+            raise Forbidden("This invitation was sent to another email address.")
+        return user
+    if User.objects.filter(email=invitation.email).exists():
+        raise BadRequest("An account with this email already exists: log in and accept the "
+                         "invitation with your access token.")
+    if not password:
+        raise FieldError("password", "This field is required.", code="required")
+    account_services.password_validate(password, User(email=invitation.email, name=name),
+                                       "password")
+    return None
+
+
+def invitation_accept(token: str, *, user: User | None, password: str | None = None,
+                      name: str = "") -> Membership:
+    invitation = Invitation.objects.select_related("organization").filter(
+        digest=_invitation_digest(token)).first()
+    if invitation is None or not invitation.is_pending() or not invitation.organization.is_active:
+        raise FieldError("token", account_services.INVALID_TOKEN)
+    joining = _invited_account(invitation, user=user, password=password, name=name)
+    now = timezone.now()
+    with transaction.atomic():
+        organization = _locked(invitation.organization)
+        # Claimed by one conditional UPDATE: of two concurrent accepts, one joins.
+        if not _pending(Invitation.objects.filter(pk=invitation.pk), now).update(accepted_at=now):
+            raise FieldError("token", account_services.INVALID_TOKEN)
+        if joining is None:
+            joining = User.objects.create_user(invitation.email, password, name=name)
+        membership = organization.memberships.filter(user=joining).first()
+        if membership is None:
+            _require_room(organization, pending_invitations=False)
+            membership = Membership.objects.create(organization=organization, user=joining,
+                                                   role=invitation.role)
+    return membership
 
 
 def _member(organization: Organization, user_id: str) -> Membership:

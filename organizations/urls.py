@@ -8,6 +8,9 @@ org_urlpatterns = [
     path("<str:slug>/members/", api.MemberListView.as_view(), name="member-list"),
     path("<str:slug>/members/<str:user_id>/", api.MemberDetailView.as_view(),
          name="member-detail"),
+    path("<str:slug>/invitations/", api.InvitationListView.as_view(), name="invitation-list"),
+    path("<str:slug>/invitations/<str:invitation_id>/", api.InvitationDetailView.as_view(),
+         name="invitation-detail"),
 ]
 
 api_key_urlpatterns = [

@@ -46,6 +46,27 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture
+def smtp(settings):
+    """Django's SMTP backend pointed at a real SMTP server started for the test; the server's
+    `messages` are what it received."""
+    from tests.servers import SMTPServer
+
+    with SMTPServer() as server:
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", server.port
+        settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+        settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+        yield server
+
+
+@pytest.fixture
+def sends(django_capture_on_commit_callbacks):
+    """Runs what a block queued for after its commit (emails are sent then): the test's
+    transaction never commits."""
+    return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
+@pytest.fixture
 def client() -> APIClient:
     return APIClient()
 

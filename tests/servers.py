@@ -135,3 +135,31 @@ class ServedApp:
     def __exit__(self, *exc) -> None:
         self.stop()
         self._drop_database()
+
+
+class SMTPServer:
+    """A real SMTP server (aiosmtpd) on a free local port, in a thread of the test process:
+    Django's SMTP backend connects to it over TCP and speaks SMTP, and every message it
+    accepts is kept, parsed, in `messages`."""
+
+    def __init__(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.messages: list = []
+        self.port = free_port()
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 (aiosmtpd API)
+        from email import message_from_bytes, policy
+
+        message = message_from_bytes(envelope.content, policy=policy.default)
+        message["X-Envelope-To"] = ", ".join(envelope.rcpt_tos)
+        self.messages.append(message)
+        return "250 Message accepted for delivery"
+
+    def __enter__(self) -> "SMTPServer":
+        self.controller.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.controller.stop()

@@ -117,8 +117,7 @@ def test_operator_runs_an_organization_from_admin(served, artifacts, tmp_path):
         page.click(".select2-results__option >> text=globex")
         page.fill("#id_name", "browser-test")
         page.click("input[name=_save]")
-        message = page.inner_text("ul.messagelist")
-        raw_key = KEY_RE.search(message).group(0)
+        raw_key = KEY_RE.search(page.inner_text("code.api-key-secret")).group(0)
         shot(page, "api-key-created")
         assert api_status(served.url, raw_key) == 200
         page.goto(f"{admin}organizations/apikey/")

@@ -3,6 +3,7 @@ organization."""
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 import pytest
@@ -190,6 +191,20 @@ def test_jwt_refresh_with_garbage_is_401_short_form(client, db):
     body = response.json()
     assert set(body) == {"detail", "code"}
     assert body["code"] == "token_not_valid"
+
+
+def test_jwt_refresh_of_a_deleted_users_token_is_401_token_not_valid_without_an_error_line(
+        client, make_user, caplog):
+    make_user("gone@example.com")
+    refresh = login(client, "gone@example.com").json()["refresh"]
+    User.objects.filter(email="gone@example.com").delete()
+
+    with caplog.at_level(logging.INFO):
+        response = client.post("/auth/jwt/refresh/", {"refresh": refresh}, format="json")
+
+    assert response.status_code == 401
+    assert response.json() == {"detail": "Token is invalid", "code": "token_not_valid"}
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 def test_jwt_refresh_refuses_an_access_token(client, owner):

@@ -4,6 +4,7 @@ import re
 
 import pytest
 from django.contrib.messages import get_messages
+from django.contrib.sessions.models import Session
 
 from core import keyformat
 from organizations.models import ApiKey
@@ -30,18 +31,29 @@ def test_admin_organization_change_page_shows_members_inline(staff, org, owner):
     assert owner.email in page.content.decode()
 
 
-def test_admin_creating_a_key_shows_the_raw_key_once_and_never_the_digest(staff, org):
+def _stored_anywhere(response, raw: str) -> bool:
+    """The raw key in a cookie set by the response, in a message, or in a stored session."""
+    cookies = response.cookies.output() + response.client.cookies.output()
+    sessions = " ".join(str(s.get_decoded()) for s in Session.objects.all())
+    return raw in cookies or raw in sessions or any(
+        raw in m for m in _messages(response))
+
+
+def test_admin_creating_a_key_shows_the_raw_key_on_the_response_page_only(staff, org):
     response = staff.post("/admin/organizations/apikey/add/",
-                          {"organization": str(org.pk), "name": "ops"}, follow=True)
-    assert response.status_code == 200
-    shown = [KEY_RE.search(m).group(0) for m in _messages(response) if KEY_RE.search(m)]
+                          {"organization": str(org.pk), "name": "ops"})
+    assert response.status_code == 200  # the page itself, not a redirect
+    assert "no-store" in response["Cache-Control"]
+    shown = KEY_RE.findall(response.content.decode())
     assert len(shown) == 1
     raw = shown[0]
     key = ApiKey.objects.get()
     assert key.digest == keyformat.digest(raw) and key.name == "ops"
+    assert not _stored_anywhere(response, raw)
     change = staff.get(f"/admin/organizations/apikey/{key.pk}/change/").content.decode()
     assert key.digest not in change and raw not in change
     assert key.key_prefix in change
+    assert raw not in staff.get("/admin/organizations/apikey/").content.decode()
 
 
 def test_admin_revoke_action_revokes(staff, org, make_key):
@@ -52,15 +64,23 @@ def test_admin_revoke_action_revokes(staff, org, make_key):
     assert key.revoked_at is not None
 
 
-def test_admin_rotate_action_shows_new_key_and_old_one_stops(staff, org, make_key, key_client):
+def test_admin_rotate_action_shows_new_key_on_the_response_page_and_old_one_stops(
+        staff, org, make_key, key_client):
     key, old = make_key(org)
     response = staff.post("/admin/organizations/apikey/",
-                          {"action": "rotate_keys", "_selected_action": [str(key.pk)]},
-                          follow=True)
-    new = next(KEY_RE.search(m).group(0) for m in _messages(response) if KEY_RE.search(m))
+                          {"action": "rotate_keys", "_selected_action": [str(key.pk)]})
+    assert response.status_code == 200
+    assert "no-store" in response["Cache-Control"]
+    new = only(KEY_RE.findall(response.content.decode()))
     assert new != old
+    assert not _stored_anywhere(response, new)
     assert key_client(old).get("/auth/me/").status_code == 401
     assert key_client(new).get("/auth/me/").status_code == 200
+
+
+def only(items: list):
+    assert len(items) == 1, items
+    return items[0]
 
 
 def test_admin_rejects_unknown_allowed_domain(staff, org):

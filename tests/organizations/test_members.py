@@ -75,13 +75,14 @@ def test_role_defaults_to_member(jwt_client, owner, org, make_user):
     assert role_of(org, newcomer) == "member"
 
 
-def test_adding_an_unknown_email_is_404_user_not_found(jwt_client, owner, org):
-    response = jwt_client(owner).post(URL, {"email": "ghost@example.com", "role": "member"},
+def test_adding_an_email_without_account_invites_it_instead(jwt_client, owner, org):
+    response = jwt_client(owner).post(URL, {"email": "Ghost@example.com", "role": "member"},
                                       format="json")
 
-    assert response.status_code == 404
-    assert response.json() == {"detail": "User not found."}
-    assert org.memberships.count() == 1
+    assert response.status_code == 201
+    assert set(response.json()) == {"invitation_id", "email", "role", "expires_at"}
+    assert response.json()["email"] == "ghost@example.com"
+    assert org.memberships.count() == 1  # joins only when the invitation is accepted
 
 
 def test_an_invalid_role_is_400_naming_role(jwt_client, owner, org, make_user):

@@ -1,15 +1,14 @@
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 
 from billing.models import Plan
-from core.models import User, normalize_email
+from core.models import normalize_email
 from organizations import services
 from organizations.models import Organization
 
 
 class Command(BaseCommand):
     help = "Create an organization owned by EMAIL (the user is created, without a password, if " \
-           "missing). Prints the organization's slug."
+           "missing, and emailed a link to set one). Prints the organization's slug."
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--name", required=True)
@@ -23,12 +22,9 @@ class Command(BaseCommand):
                                + ", ".join(Plan.objects.values_list("slug", flat=True)))
         if slug and Organization.objects.filter(slug=slug).exists():
             raise CommandError(f"An organization with slug {slug!r} already exists.")
-        email = normalize_email(owner_email)
-        with transaction.atomic():
-            owner = User.objects.filter(email=email).first()
-            if owner is None:
-                owner = User.objects.create_user(email)  # unusable password until a reset
-                self.stderr.write(f"Created user {email} (no password set).")
-            organization = services.organization_create(owner=owner, name=name, slug=slug,
-                                                        plan_slug=plan)
+        organization, created = services.organization_create_by_operator(
+            name=name, owner_email=owner_email, slug=slug, plan_slug=plan)
+        if created:
+            self.stderr.write(f"Created user {normalize_email(owner_email)} (no password yet: "
+                              "emailed a link to set one).")
         self.stdout.write(organization.slug)
