@@ -181,7 +181,8 @@ class Answering:
         return GenerationRequest(
             question=self.query.question, mode=self.mode,
             sources=[SourceText(number=i, title=p.document.title, text=p.text,
-                                section=p.chunk.section, page=p.chunk.page)
+                                section=p.chunk.section, page=p.chunk.page,
+                                relevance=p.relevance)
                      for i, p in enumerate(passages, start=1)],
             history=[Turn(sender=m.sender, content=m.content) for m in self.history],
             model_name=self.query.model.provider_model, options=dict(self.query.model.options))

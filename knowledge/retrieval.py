@@ -37,6 +37,8 @@ class Passage:
     scope: str  # "public" | "private"
     context: str = ""  # the chunk widened to its section (widen()); the chunk alone if empty
     similarity: float | None = None  # cosine to the question, when embeddings are on
+    # (heading inside `text`, cosine to the question) per widened section; "" is its own
+    relevance: tuple[tuple[str, float], ...] = ()
 
     @property
     def text(self) -> str:
@@ -256,35 +258,42 @@ def passages_for(query: str, *, limit: int, **scope) -> list[Passage]:
     of the pool points to come first (a question in users' words matches a few words in
     each of several sections of the document that answers it, and one or two words of many
     others), then each widened to its section (widen())."""
-    pool = _by_meaning(query, search(query, limit=max(limit * DOCUMENT_POOL, 20), **scope))
+    pool = search(query, limit=max(limit * DOCUMENT_POOL, 20), **scope)
+    question = _question_vector(query) if pool else None
+    pool = _by_meaning(question, pool)
     weight: dict = {}
     for rank, passage in enumerate(pool):
         key = passage.document.pk
         weight[key] = weight.get(key, 0.0) + 1.0 / (DOCUMENT_RRF_K + rank)
     order = {id(p): i for i, p in enumerate(pool)}
     grouped = sorted(pool, key=lambda p: (-weight[p.document.pk], order[id(p)]))
-    return widen(grouped[:limit])
+    return widen(grouped[:limit], question=question)
 
 
-def _by_meaning(query: str, pool: list[Passage]) -> list[Passage]:
+def _question_vector(query: str):
+    if not embeddings.enabled():
+        return None
+    try:
+        return embeddings.embed_query(query)
+    except embeddings.EmbeddingsUnavailable:
+        return None
+
+
+def _cosine(chunk: Chunk, question) -> float | None:
+    if question is None or not chunk.embedding:
+        return None
+    vector = embeddings.from_bytes(chunk.embedding)
+    return round(float(vector @ question), 4) if vector.shape == question.shape else None
+
+
+def _by_meaning(question, pool: list[Passage]) -> list[Passage]:
     """The pool with each passage's cosine to the question (from its stored embedding), in
     the order of the reciprocal-rank fusion of the lexical rank and the cosine rank. Without
     embeddings, or with vectors of another width, the pool is returned as it is. Costs one
     question embedding: the pool's vectors came with its rows."""
-    if not pool or not embeddings.enabled():
+    if question is None:
         return pool
-    try:
-        question = embeddings.embed_query(query)
-    except embeddings.EmbeddingsUnavailable:
-        return pool
-    scored = []
-    for passage in pool:
-        similarity = None
-        if passage.chunk.embedding:
-            vector = embeddings.from_bytes(passage.chunk.embedding)
-            if vector.shape == question.shape:
-                similarity = round(float(vector @ question), 4)
-        scored.append(replace(passage, similarity=similarity))
+    scored = [replace(passage, similarity=_cosine(passage.chunk, question)) for passage in pool]
     by_cosine = sorted((p for p in scored if p.similarity is not None),
                        key=lambda p: -p.similarity)
     fused = {id(p): 1.0 / (RRF_K + rank + 1) for rank, p in enumerate(scored)}
@@ -297,7 +306,7 @@ def _by_meaning(query: str, pool: list[Passage]) -> list[Passage]:
 WIDEN_REACH = 8  # neighbouring chunks looked at on each side of a hit
 
 
-def widen(passages: list[Passage], *, words: int | None = None) -> list[Passage]:
+def widen(passages: list[Passage], *, words: int | None = None, question=None) -> list[Passage]:
     """Each passage grown to its section: the neighbouring chunks of its document under the
     same heading path (its subsections included), in document order, until `words`. A list
     or procedure split over several chunks reaches the model whole. A passage whose chunk is
@@ -314,7 +323,8 @@ def widen(passages: list[Passage], *, words: int | None = None) -> list[Passage]
         chunks = _section_around(passage.chunk, neighbours.get(passage.chunk.document_id, []),
                                  budget, taken)
         taken.update(chunk.pk for chunk in chunks)
-        widened.append(replace(passage, context=_joined(chunks, passage.chunk.heading_path)))
+        widened.append(replace(passage, context=_joined(chunks, passage.chunk.heading_path),
+                               relevance=_relevance(chunks, passage.chunk, question)))
     return widened
 
 
@@ -327,7 +337,7 @@ def _neighbours(passages: list[Passage]) -> dict:
                   ordinal__range=(chunk.ordinal - WIDEN_REACH, chunk.ordinal + WIDEN_REACH))
     rows = (Chunk.objects.filter(near).order_by("document_id", "ordinal")
             .only("id", "document_id", "ordinal", "text", "section", "heading_path",
-                  "token_count"))
+                  "token_count", "embedding"))
     by_document: dict = {}
     for row in rows:
         by_document.setdefault(row.document_id, []).append(row)
@@ -366,6 +376,21 @@ def _section_around(hit: Chunk, rows: list[Chunk], budget: int, taken: set[int])
     return rows[span[0]:span[1] + 1]
 
 
+def _label(chunk: Chunk, path: str) -> str:
+    """The heading a widened chunk is shown under in the passage text ("" for the hit's)."""
+    return "" if chunk.heading_path == path or not chunk.section else chunk.section
+
+
+def _relevance(chunks: list[Chunk], hit: Chunk, question) -> tuple[tuple[str, float], ...]:
+    best: dict[str, float] = {}
+    for chunk in chunks:
+        cosine = _cosine(hit if chunk.pk == hit.pk else chunk, question)
+        if cosine is not None:
+            label = _label(chunk, hit.heading_path)
+            best[label] = max(cosine, best.get(label, -1.0))
+    return tuple(best.items())
+
+
 def _joined(chunks: list[Chunk], path: str) -> str:
     """The chunks' text without the sentences consecutive chunks share; a subsection opens
     with its heading."""
@@ -375,7 +400,7 @@ def _joined(chunks: list[Chunk], path: str) -> str:
         text = chunk.text
         if previous is not None and previous.heading_path == chunk.heading_path:
             text = _without_overlap(previous.text, text)
-        elif chunk.heading_path != path and chunk.section:
+        elif _label(chunk, path):
             text = f"### {chunk.section}\n\n{text}"
         if text:
             parts.append(text)

@@ -32,6 +32,9 @@ class SourceText:
     text: str
     section: str = ""
     page: int | None = None
+    # How close in meaning each section in `text` is to the question (cosine), by the heading
+    # it sits under ("" for the passage's own section); empty without embeddings.
+    relevance: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)

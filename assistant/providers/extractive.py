@@ -76,6 +76,8 @@ _LIST_QUESTION = re.compile(
     r"walk (?:me|us) through|steps?|phases?|stages?|elements?|criteria|factors?|"
     r"categor(?:y|ies)|kinds? of|types? of|signs?|triggers?|examples?)\b", re.I)
 LIST_BONUS = 0.6
+MEANING_MARGIN = 0.08  # sections within this cosine of the nearest one count for meaning
+MEANING_WEIGHT = 10.0  # per unit of cosine above the floor, in term-overlap points
 RANK_BONUS = 0.3  # the top source's edge over the last; retrieval already ranked them
 SECTION_BONUS = 0.25  # per question term found in the heading a sentence sits under
 QUANTITY_BONUS = 0.5
@@ -267,8 +269,16 @@ def _scores(request: GenerationRequest, units: list[_Unit],
     compliance = request.mode != "advisory"
     count = max(1, len(request.sources))
     heading_terms: dict[tuple[int, str | None], frozenset[str]] = {}
+    relevance = [dict(source.relevance) for source in request.sources]
+    # Only the sections nearest in meaning count: cosines of sections on the same topic sit
+    # close together, and a boost for all of them drowns the words that tell them apart.
+    floor = max((c for r in relevance for c in r.values()), default=1.0) - MEANING_MARGIN
     scores: dict[_Unit, float] = {}
     for unit in units:
+        # How close the unit's section is in meaning to the question (embeddings): a section
+        # that answers in other words ("respond within one month" under "Deadlines" for
+        # "how long do we have to reply?") still gets its sentences considered.
+        meaning = max(0.0, relevance[unit.source].get(unit.heading, 0.0) - floor)
         own = sum(w * idf.get(t, 0.0) for t, w in weights.items() if t in unit.terms)
         borrowed = sum(
             w * idf.get(t, 0.0)
@@ -279,7 +289,7 @@ def _scores(request: GenerationRequest, units: list[_Unit],
         if key not in heading_terms:
             source = request.sources[unit.source]
             heading_terms[key] = frozenset(terms(f"{unit.heading or source.section}"))
-        overlap = own + 0.5 * borrowed
+        overlap = own + 0.5 * borrowed + MEANING_WEIGHT * meaning
         if overlap <= 0:
             scores[unit] = 0.0
             continue
