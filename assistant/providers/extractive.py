@@ -389,8 +389,9 @@ def _select(units: list[_Unit], scores: dict[_Unit, float], budget: _Budget,
             continue
         batch = _short_section(unit, units) or _whole_list(unit, units)
         size = sum(member.words for member in batch)
-        if not forced and (per_source[unit.source] >= budget.per_source
-                           or (chosen and words + size > budget.words)):
+        if chosen and words + size > budget.words:
+            continue  # the length budget binds every part, leaders included
+        if not forced and per_source[unit.source] >= budget.per_source:
             continue
         for member in batch:
             if _normal(member.text) not in seen:
