@@ -17,6 +17,9 @@ keeps it). PostgreSQL only (stored tsvector + GIN). Embeddings are switched off
   2. queries  2-5 seeded terms per query, filters domain + category + organization,
               scope "all", limit 5. Per query, after a warm-up pass, interleaved:
                 search   knowledge.retrieval.search(): the real call, hydration included
+                answer   knowledge.retrieval.passages_for(): what the query pipeline runs (a
+                         pool of 20, regrouped by document, each widened to its section; the
+                         question embedding is not included: embeddings are off here)
                 lexical  retrieval._filters() + retrieval._postgres(..., 50): its SQL (AND, then
                          two-of-the-terms, then OR, each only when the one before is short)
                 raw      the OR statement alone on a plain cursor: what every query cost before
@@ -161,9 +164,11 @@ def build_corpus(total_chunks: int, rng: random.Random) -> dict:
     for document, (_, _, _, count) in zip(documents, plans):
         for ordinal in range(count):
             text = chunk_text(rng, words, cumulative)
+            section = heading(rng, ordinal + 1)
             batch.append(Chunk(document=document, organization_id=document.organization_id,
                                domain_id=document.domain_id, category_id=document.category_id,
-                               ordinal=ordinal, text=text, section=heading(rng, ordinal + 1),
+                               ordinal=ordinal, text=text, section=section,
+                               heading_path=f"{document.title} › {section}",
                                page=ordinal // 2 + 1, token_count=WORDS_PER_CHUNK))
             if len(batch) >= 2000:
                 Chunk.objects.bulk_create(batch)
@@ -236,6 +241,10 @@ def measure_queries(corpus: dict, queries: list[str]) -> dict:
         return retrieval.search(query, domain=domain, category=category, organization=org,
                                 scope="all", limit=5)
 
+    def run_answer(query, org, where, params):
+        return retrieval.passages_for(query, domain=domain, category=category,
+                                      organization=org, scope="all", limit=5)
+
     def run_lexical(query, org, where, params):
         where, params = retrieval._filters(domain, category, org, "all")
         return retrieval._postgres(query, where, params, retrieval.CANDIDATES)
@@ -252,8 +261,8 @@ def measure_queries(corpus: dict, queries: list[str]) -> dict:
                            [config, query, *params, retrieval.CANDIDATES])
             return cursor.fetchall()
 
-    variants = {"search": run_search, "lexical": run_lexical, "raw": run_raw,
-                "raw-and": run_raw_and}
+    variants = {"search": run_search, "answer": run_answer, "lexical": run_lexical,
+                "raw": run_raw, "raw-and": run_raw_and}
     for case in cases:  # warm-up: every query once through every path
         for run in variants.values():
             run(*case)
@@ -403,7 +412,7 @@ def run(args) -> int:
     print(f"\n{len(queries)} queries (2-5 terms, domain+category+organization, scope all, "
           f"limit 5), after a warm-up pass, interleaved:")
     print("  path     |   p50 ms |   p95 ms |  mean ms")
-    for label in ("search", "lexical", "raw", "raw-and"):
+    for label in ("search", "answer", "lexical", "raw", "raw-and"):
         t = times[label]
         print(f"  {label:<8} | {pct(t, .5):8.2f} | {pct(t, .95):8.2f} | "
               f"{statistics.mean(t):8.2f}")

@@ -166,6 +166,17 @@ def test_reindex_command_rebuilds_vectors(domain, category, capsys):
     assert retrieval.search("batch records", domain=domain, category=category)
 
 
+def test_reindex_reingest_gives_old_chunks_their_heading_paths(domain, category, capsys):
+    document = ingest(BATCH.encode(), "batch.md", domain=domain, category=category,
+                      title="Batch records")
+    Chunk.objects.filter(document=document).update(heading_path="", embedding=None)
+    call_command("reindex", "--reingest")
+    assert "documents ingested again: 1 ready, 0 failed" in capsys.readouterr().out
+    chunk = Document.objects.get(pk=document.pk).chunks.get()
+    assert chunk.heading_path == "Batch records › Retention"
+    assert chunk.embedding  # the default minilm backend embeds at ingestion
+
+
 def test_hybrid_search_with_the_local_model(domain, category, settings):
     import pytest
 
