@@ -196,3 +196,16 @@ PNG_1PX = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
     "1f15c4890000000d49444154789c6300010000050001a5f645400000000049454e44ae426082"
 )
+
+
+def continuity_policy_pdf() -> bytes:
+    """Two pages with numbered and all-caps headings and a metadata title."""
+    return make_pdf(
+        [
+            "1 Introduction\nThis policy sets out how we recover.\n"
+            "1.2 Scope\nIt applies to all staff and all sites.",
+            "Staff must read it every year. The plan is reviewed by the board.\n"
+            "RECOVERY OBJECTIVES\nCritical systems return within four hours.",
+        ],
+        title="Continuity Policy",
+    )

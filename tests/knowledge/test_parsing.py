@@ -16,6 +16,7 @@ from knowledge.parsing import (
 )
 from tests.knowledge.files import (
     PNG_1PX,
+    continuity_policy_pdf,
     corrupt_pdf,
     make_docx,
     make_html,
@@ -215,15 +216,7 @@ class TestScreen:
 
 class TestPdf:
     def test_pages_sections_and_title(self):
-        data = make_pdf(
-            [
-                "1 Introduction\nThis policy sets out how we recover.\n"
-                "1.2 Scope\nIt applies to all staff and all sites.",
-                "Staff must read it every year. The plan is reviewed by the board.\n"
-                "RECOVERY OBJECTIVES\nCritical systems return within four hours.",
-            ],
-            title="Continuity Policy",
-        )
+        data = continuity_policy_pdf()
         parsed = parse(data, "policy.pdf")
         assert parsed.kind == "pdf"
         assert parsed.page_count == 2

@@ -6,7 +6,7 @@ import pytest
 
 from knowledge.parsing import Block, parse
 from knowledge.parsing.common import number_depth
-from tests.knowledge.files import make_docx, make_html, make_pdf
+from tests.knowledge.files import continuity_policy_pdf, make_docx, make_html, make_pdf
 
 
 def paths(blocks: list[Block]) -> list[tuple[tuple[str, ...], str]]:
@@ -269,15 +269,7 @@ class TestPdf:
         paths(parsed.blocks)
 
     def test_existing_sections_get_their_paths(self):
-        data = make_pdf(
-            [
-                "1 Introduction\nThis policy sets out how we recover.\n"
-                "1.2 Scope\nIt applies to all staff and all sites.",
-                "Staff must read it every year. The plan is reviewed by the board.\n"
-                "RECOVERY OBJECTIVES\nCritical systems return within four hours.",
-            ],
-            title="Continuity Policy",
-        )
+        data = continuity_policy_pdf()
         parsed = parse(data, "policy.pdf")
         assert paths(parsed.blocks) == [
             (("1 Introduction",), "This policy sets out how we recover."),
