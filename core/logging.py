@@ -8,6 +8,11 @@ import contextvars
 import json
 import logging
 from datetime import datetime, timezone
+from typing import Any
+
+from django.http import HttpRequest
+
+from core.redaction import redact_url
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
@@ -31,8 +36,18 @@ def log_format(value: str | None, debug: bool) -> str:
 
 def record_extras(record: logging.LogRecord) -> dict:
     """The fields a call passed with `extra=`, in the order given."""
-    return {key: value for key, value in vars(record).items()
+    return {key: _loggable(value) for key, value in vars(record).items()
             if key not in _RECORD_ATTRIBUTES and not key.startswith("_")}
+
+
+def _loggable(value: Any) -> Any:
+    """Django's loggers (django.request, django.security.*) pass `extra={"request": request}`,
+    and a request's repr holds its whole query string, where a secret may have been sent by
+    mistake: a request is written as its method and path, secret-looking values redacted."""
+    request = getattr(value, "_request", value)  # a DRF Request wraps the HttpRequest
+    if isinstance(request, HttpRequest):
+        return f"{request.method} {redact_url(request.get_full_path())}"
+    return value
 
 
 def _request_id(record: logging.LogRecord) -> str:

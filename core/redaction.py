@@ -1,5 +1,6 @@
 """Secrets travel in URLs by mistake (`?api_key=`, `?token=`): log lines keep the parameter
-names and hide their values. Used by the gunicorn access log (core/accesslog.py)."""
+names and hide their values. Used by the gunicorn access log (core/accesslog.py) and by our
+log formatters for the requests Django's loggers pass along (core/logging.py)."""
 
 from __future__ import annotations
 
