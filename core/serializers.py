@@ -8,6 +8,7 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 
+from core import services
 from core.models import User, normalize_email
 
 
@@ -39,11 +40,14 @@ class UserSerializer(serializers.ModelSerializer):
 
 
 class EmailTokenObtainPairSerializer(TokenObtainPairSerializer):
-    """Emails log in case-insensitively."""
+    """Emails log in case-insensitively; a successful login clears the account's failed
+    attempts, as the admin login does (core/lockout.py)."""
 
     def validate(self, attrs: dict) -> dict:
         attrs[self.username_field] = normalize_email(attrs.get(self.username_field, ""))
-        return super().validate(attrs)
+        tokens = super().validate(attrs)
+        services.login_succeeded(self.user)
+        return tokens
 
 
 class TokenRefreshSerializer(jwt_serializers.TokenRefreshSerializer):

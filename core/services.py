@@ -95,3 +95,10 @@ def login_unlock(email: str) -> int:
     from axes.utils import reset
 
     return reset(username=normalize_email(email))
+
+
+def login_succeeded(user: User) -> None:
+    """What axes does on Django's `user_logged_in` signal (AXES_RESET_ON_SUCCESS), for the API
+    login, which sends none: the account's failed attempts are forgotten."""
+    if settings.AXES_RESET_ON_SUCCESS:
+        login_unlock(user.email)

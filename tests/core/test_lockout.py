@@ -144,3 +144,18 @@ def test_attempts_record_the_client_address_behind_the_configured_proxies(
 
     assert AccessAttempt.objects.get(username="owner@example.com").ip_address == "203.0.113.5"
     assert AccessAttempt.objects.get(username="nobody@example.com").ip_address == "10.0.0.1"
+
+
+def test_a_successful_api_login_clears_the_accounts_failures(client, owner, now):
+    # 19 failures, a success, then one more failure: the success started the count afresh, so
+    # the account is not locked (the API login sends no user_logged_in signal for axes).
+    statuses = []
+    for i, password in enumerate(["wrong"] * 19 + [PASSWORD, "wrong"]):
+        # Spread over addresses and minutes, as above, to stay under the throttles.
+        with time_machine.travel(now + timedelta(seconds=7 * i), tick=False):
+            statuses.append(api_login(client, password, REMOTE_ADDR=f"10.0.0.{i}").status_code)
+    with time_machine.travel(now + timedelta(minutes=3), tick=False):
+        after = api_login(client, PASSWORD, REMOTE_ADDR="10.0.1.1")
+
+    assert statuses == [401] * 19 + [200, 401]
+    assert after.status_code == 200
