@@ -479,7 +479,8 @@ password_reset = extend_schema(
     operation_id="auth_password_reset", tags=["Auth"], summary="Ask for a password reset",
     description="Emails a one-time link (`<app>/reset?uid=...&token=...`) to the account with "
                 "this email, if there is an active one. The answer is the same 202 either way, "
-                "so it tells nobody whether an account exists. Throttled like login.",
+                "so it tells nobody whether an account exists. Throttled per IP like login, "
+                "and per email (3 an hour by default).",
     request=PasswordResetSerializer,
     examples=[OpenApiExample("Email", {"email": "ada@example.com"}, request_only=True)],
     responses={202: OpenApiResponse(EMPTY_OBJECT, "Accepted: an email is on its way if the "

@@ -35,12 +35,27 @@ class LoginIPRateThrottle(SimpleRateThrottle):
         return self.cache_format % {"scope": "login-ip", "ident": self.get_ident(request)}
 
 
-class LoginEmailRateThrottle(SimpleRateThrottle):
-    scope = "login"
+class EmailRateThrottle(SimpleRateThrottle):
+    """Per email named in the body (in any case); a request without one is not counted here."""
+
+    bucket = ""
 
     def get_cache_key(self, request: Request, view) -> str | None:
         data = request.data if isinstance(request.data, dict) else {}
         email = str(data.get("email", "")).strip().lower()
         if not email:
             return None
-        return self.cache_format % {"scope": "login-email", "ident": email}
+        return self.cache_format % {"scope": self.bucket, "ident": email}
+
+
+class LoginEmailRateThrottle(EmailRateThrottle):
+    scope = "login"
+    bucket = "login-email"
+
+
+class PasswordResetEmailRateThrottle(EmailRateThrottle):
+    """Each reset sends an email: a low rate per address, counted apart from the login's, so
+    that asking resets for someone neither floods their inbox nor throttles their logins."""
+
+    scope = "password_reset"
+    bucket = "password-reset-email"

@@ -29,7 +29,8 @@ from core import services
 from core.serializers import (EmailTokenObtainPairSerializer, PasswordResetConfirmSerializer,
                               PasswordResetSerializer, RegisterSerializer, UserSerializer)
 from core.tenancy import acting_context
-from core.throttles import LoginEmailRateThrottle, LoginIPRateThrottle
+from core.throttles import (LoginEmailRateThrottle, LoginIPRateThrottle,
+                            PasswordResetEmailRateThrottle)
 
 logger = logging.getLogger("egret.health")
 
@@ -115,7 +116,7 @@ class PasswordResetView(APIView):
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
-    throttle_classes = [LoginIPRateThrottle, LoginEmailRateThrottle]
+    throttle_classes = [LoginIPRateThrottle, PasswordResetEmailRateThrottle]
 
     @schema.password_reset
     def post(self, request: Request) -> Response:

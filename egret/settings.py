@@ -284,6 +284,8 @@ REST_FRAMEWORK = {
         "principal": os.environ.get("THROTTLE_RATE_DEFAULT", "600/min"),
         "query": os.environ.get("THROTTLE_RATE_QUERY", "60/min"),
         "login": os.environ.get("THROTTLE_RATE_LOGIN", "10/min"),
+        # Per email asking for a password reset (each one sends a mail); per IP, the login rate.
+        "password_reset": os.environ.get("THROTTLE_RATE_PASSWORD_RESET", "3/hour"),
     },
     "EXCEPTION_HANDLER": "core.exceptions.exception_handler",
     # OpenAPI 3 (drf-spectacular) plus the errors every operation shares (core/schema.py).

@@ -39,9 +39,9 @@ def confirm(client, params: dict, password: str = NEW_PASSWORD):
                        format="json")
 
 
-def login(client, email: str, password: str):
+def login(client, email: str, password: str, **extra):
     return client.post("/auth/jwt/create/", {"email": email, "password": password},
-                       format="json")
+                       format="json", **extra)
 
 
 def test_reset_sends_a_link_by_smtp_and_the_new_password_logs_in(client, owner, smtp, sends,
@@ -152,3 +152,37 @@ def test_a_completed_reset_unlocks_a_locked_account(client, owner, smtp, sends):
     assert confirm(client, reset_params(smtp.messages[0])).status_code == 200
 
     assert login(client, "owner@example.com", NEW_PASSWORD).status_code == 200
+
+
+# --- Throttles: resets have a bucket of their own -----------------------------------------------
+def reset(client, email: str, address: str):
+    return client.post("/auth/password/reset/", {"email": email}, format="json",
+                       REMOTE_ADDR=address)
+
+
+def test_password_resets_do_not_use_up_the_login_throttle(client, owner):
+    assert [reset(client, "owner@example.com", "10.0.0.1").status_code
+            for _ in range(3)] == [202] * 3
+
+    logins = [login(client, "owner@example.com", PASSWORD, REMOTE_ADDR="10.0.0.2").status_code
+              for _ in range(10)]
+
+    assert logins == [200] * 10  # the login's per-email bucket (10/min) is whole
+
+
+def test_the_fourth_reset_for_one_email_within_an_hour_is_429(client, owner):
+    now = datetime.now(timezone.utc)
+    with time_machine.travel(now, tick=False):
+        statuses = [reset(client, email, f"10.0.0.{i}").status_code for i, email in
+                    enumerate(["owner@example.com", "OWNER@example.com", "owner@example.com"])]
+        refused = reset(client, "owner@example.com", "10.0.0.9")
+        other = reset(client, "nobody@example.com", "10.0.0.9")
+    with time_machine.travel(now + timedelta(minutes=61), tick=False):
+        later = reset(client, "owner@example.com", "10.0.0.9")
+
+    assert statuses == [202] * 3
+    assert refused.status_code == 429
+    assert refused.json() == {"detail": "Request was throttled. Expected available in 3600 "
+                                        "seconds."}
+    assert refused["Retry-After"] == "3600"
+    assert other.status_code == 202 and later.status_code == 202
