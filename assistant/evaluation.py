@@ -183,12 +183,19 @@ class EvalOrganization:
         self._files: list[str] = []
 
     def __enter__(self):
+        self._atomic.__enter__()
+        try:
+            return self._load()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+
+    def _load(self):
         from billing.models import Plan
         from knowledge import services
         from knowledge.models import Domain
         from organizations.models import Organization
 
-        self._atomic.__enter__()
         organization = Organization.objects.create(
             slug=self.SLUG, name="Evaluation", plan=Plan.objects.order_by("-monthly_credits")
             .first())

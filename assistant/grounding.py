@@ -59,12 +59,6 @@ def pairs_of(text: str) -> frozenset[tuple[str, str]]:
     return frozenset(zip(stems, stems[1:]))
 
 
-def coverage(question_stems: set[str], passage: Passage) -> float:
-    if not question_stems:
-        return 0.0
-    return matched(question_stems, passage) / len(question_stems)
-
-
 def _document_covers(stems: set[str], passages: list[Passage],
                      phrases: frozenset[tuple[str, str]], minimum: float) -> bool:
     """The sections retrieved from one document together hold the share of the question's
@@ -96,7 +90,8 @@ def ground(question: str, passages: list[Passage], *, minimum: float | None = No
     stems = question_stems(question)
     count = max(1, len(stems))
     scored = [(matched(stems, p), p) for p in passages]
-    phrases = pairs_of(question)
+    # Pairs of the question's own content words ("kind of training" frames, it names nothing).
+    phrases = frozenset(pair for pair in pairs_of(question) if set(pair) <= stems)
 
     # A long question ("how quickly ..., who approves ... and how long ...?") is answered part
     # by part from several sections, each holding a few of its words. A passage holding
@@ -117,6 +112,8 @@ def ground(question: str, passages: list[Passage], *, minimum: float | None = No
     # The question is covered; other passages that share two of its words with it are the
     # rest of the answer, not noise.
     kept = [(n / count, p) for n, p in scored if n >= 2 or covers(n, p)]
+    if not kept:  # covered only by several passages together, each too thin to quote
+        return Grounding([], "insufficient")
     best = max(c for c, _ in kept)
     if best >= 0.75 and len(kept) >= 2:
         quality = "high"

@@ -1,11 +1,12 @@
 """Follow-up questions offered after an answer, and the small text helpers behind them.
 
-Suggestions are built from what the sources actually cover (their section headings and the
-key terms that recur in them), so a follow-up always leads somewhere the library can
-answer. Everything is deterministic: no randomness, template choice uses a stable checksum.
+Suggestions are built from what the sources actually cover: their section headings and the
+headings of the sections they were widened with, cited sources first, then the lead
+document's title. Everything is deterministic: no randomness, template choice uses a stable
+checksum. The question's own words are used only when the sources give too few.
 
-The lexical helpers (`terms`, `stem`, `question_subject`, `is_imperative`) are shared with
-the extractive provider so both agree on what a "content word" is.
+The lexical helpers (`terms`, `stem`, `is_imperative`, `document_name`) are shared with the
+extractive provider and grounding so all agree on what a "content word" is.
 """
 
 from __future__ import annotations
@@ -343,6 +344,9 @@ def _heading_questions(sources: list[SourceText], asked: set[str]) -> list[str]:
             if section_terms and len(section_terms & asked) * 2 >= len(section_terms):
                 continue  # the question already asked about this section
             template = _pick(_HEADING_TEMPLATES, title + section)
+            preposition = template.split("{section}")[0].split()[-1]
+            if re.split(r"[\s-]", topic.lower(), maxsplit=1)[0] == preposition:
+                template = _HEADING_TEMPLATES[0]  # not "expect on on-site monitoring"
             questions.append(template.format(doc=doc, section=topic))
     return questions
 

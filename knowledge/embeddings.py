@@ -163,12 +163,13 @@ _dimensions_cache: dict[tuple[str, ...], int] = {}
 
 
 def reset() -> None:
-    """Drop the cached model and dimensions (tests, or after a settings change)."""
+    """Drop the cached model, vectors and dimensions (tests, or after a settings change)."""
     global _local_model, _local_key
     with _state_lock:
         _local_model = None
         _local_key = None
         _dimensions_cache.clear()
+        _memo.clear()
 
 
 def _require_backend() -> str:
@@ -300,14 +301,28 @@ def _minilm_encoder() -> Any:
 
     try:
         return minilm.get_encoder()
-    except (ImportError, OSError) as exc:
+    except (ImportError, OSError, ValueError, KeyError) as exc:
         raise EmbeddingsUnavailable(f"the built-in MiniLM encoder cannot load: {exc}") from exc
 
 
+# The same passages and questions come back (re-ingestion, the demo library loaded again, a
+# question asked twice): their vectors are remembered, bounded, per process.
+_MEMO_SIZE = 4096
+_memo: dict[str, np.ndarray] = {}
+
+
 def _minilm_embed(texts: list[str], batch_size: int) -> np.ndarray:
-    encoder = _minilm_encoder()
-    with _encode_lock:  # the Rust tokenizer is not safe to share between threads
-        return encoder.encode(texts, batch_size=batch_size)
+    np = _numpy()
+    known = {text: _memo.get(text) for text in dict.fromkeys(texts)}
+    missing = [text for text, vector in known.items() if vector is None]
+    if missing:
+        fresh = _minilm_encoder().encode(missing, batch_size=batch_size)
+        known.update(zip(missing, fresh))
+        with _state_lock:
+            if len(_memo) + len(missing) > _MEMO_SIZE:
+                _memo.clear()
+            _memo.update(zip(missing, fresh))
+    return np.stack([known[text] for text in texts])
 
 
 # --------------------------------------------------------------------------- openai backend

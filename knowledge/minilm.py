@@ -18,10 +18,10 @@ Vectors agree with sentence-transformers' to a cosine of 0.9999 or better
 
 from __future__ import annotations
 
-import functools
 import importlib.util
 import json
 import struct
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -240,6 +240,7 @@ class Encoder:
         self.heads = int(config["num_attention_heads"])
         self.eps = float(config["layer_norm_eps"])
         self.tokenizer = _load_tokenizer(folder / "tokenizer.json", self.max_seq_length)
+        self._tokenizer_lock = threading.Lock()
         tensors = read_safetensors(folder / "model.safetensors")
         self.word_embeddings = tensors["embeddings.word_embeddings.weight"]  # stays mapped
         # Every token has type 0, so its embedding folds into the position table.
@@ -278,7 +279,8 @@ class Encoder:
         ``_encode_batch``). ``batch_size`` only bounds the memory a batch takes.
         """
         vectors = np.zeros((len(texts), self.dimensions), dtype=np.float32)
-        ids = [encoding.ids for encoding in self.tokenizer.encode_batch(list(texts))]
+        with self._tokenizer_lock:  # the Rust tokenizer is not safe to share between threads
+            ids = [encoding.ids for encoding in self.tokenizer.encode_batch(list(texts))]
         for start in range(0, len(ids), batch_size):
             batch = slice(start, start + batch_size)
             vectors[batch] = self._encode_batch(ids[batch])
@@ -366,7 +368,16 @@ def _load_tokenizer(path: Path, max_length: int) -> Tokenizer:
     return tokenizer
 
 
-@functools.lru_cache(maxsize=1)
+_encoder: Encoder | None = None
+_encoder_lock = threading.Lock()
+
+
 def get_encoder() -> Encoder:
-    """One encoder per process: loading maps the weights and builds the tokenizer."""
-    return Encoder()
+    """One encoder per process: loading maps the weights and builds the tokenizer (once, even
+    when several threads ask at the same moment)."""
+    global _encoder
+    if _encoder is None:
+        with _encoder_lock:
+            if _encoder is None:
+                _encoder = Encoder()
+    return _encoder

@@ -49,8 +49,8 @@ def search(query: str, *, domain=None, category=None, organization=None, scope: 
            limit: int = 5, method: str | None = None) -> list[Passage]:
     """The best `limit` passages for `query` among the public library of `domain`/`category`
     and, per `scope`, the organization's own ready documents (those without a domain serve
-    every domain). `method`: "lexical", "semantic", "hybrid", or None for hybrid when
-    embeddings are enabled and lexical otherwise."""
+    every domain). `method`: "lexical", "semantic", "hybrid", or None for
+    embeddings.search_method() (lexical unless configured or a local/openai backend)."""
     if scope not in SCOPES:
         raise ValueError(f"scope must be one of {SCOPES}")
     method = method or embeddings.search_method()
@@ -267,7 +267,7 @@ def passages_for(query: str, *, limit: int, **scope) -> list[Passage]:
         weight[key] = weight.get(key, 0.0) + 1.0 / (DOCUMENT_RRF_K + rank)
     order = {id(p): i for i, p in enumerate(pool)}
     grouped = sorted(pool, key=lambda p: (-weight[p.document.pk], order[id(p)]))
-    return widen(grouped[:limit], question=question)
+    return widen(grouped, question=question, limit=limit)
 
 
 def _question_vector(query: str):
@@ -299,6 +299,9 @@ def _by_meaning(question, pool: list[Passage]) -> list[Passage]:
     fused = {id(p): 1.0 / (RRF_K + rank + 1) for rank, p in enumerate(scored)}
     for rank, passage in enumerate(by_cosine):
         fused[id(passage)] += 1.0 / (RRF_K + rank + 1)
+    for rank, passage in enumerate(scored):
+        if passage.similarity is None:  # not embedded yet (run `reindex`): its lexical rank
+            fused[id(passage)] += 1.0 / (RRF_K + rank + 1)  # stands in for the cosine one
     return sorted(scored, key=lambda p: -fused[id(p)])
 
 
@@ -306,25 +309,32 @@ def _by_meaning(question, pool: list[Passage]) -> list[Passage]:
 WIDEN_REACH = 8  # neighbouring chunks looked at on each side of a hit
 
 
-def widen(passages: list[Passage], *, words: int | None = None, question=None) -> list[Passage]:
+def widen(passages: list[Passage], *, words: int | None = None, question=None,
+          limit: int | None = None) -> list[Passage]:
     """Each passage grown to its section: the neighbouring chunks of its document under the
-    same heading path (its subsections included), in document order, until `words`. A list
-    or procedure split over several chunks reaches the model whole. A passage whose chunk is
-    already inside a better-ranked passage's section is dropped: it would repeat it."""
-    if not passages:
-        return []
+    same heading path (its subsections included), in document order, until `words`; then,
+    while room is left, the sections around it. A list or procedure split over several
+    chunks reaches the model whole. A passage whose chunk is already inside a better-ranked
+    passage's text is dropped (it would repeat it) and the next one takes its place, up to
+    `limit` passages. `question` (a vector) gives each section its cosine (`relevance`)."""
     budget = settings.EGRET_SOURCE_WORDS if words is None else words
-    neighbours = _neighbours(passages)
+    limit = len(passages) if limit is None else limit
     taken: set[int] = set()
     widened: list[Passage] = []
-    for passage in passages:
-        if passage.chunk.pk in taken:
-            continue
-        chunks = _section_around(passage.chunk, neighbours.get(passage.chunk.document_id, []),
-                                 budget, taken)
-        taken.update(chunk.pk for chunk in chunks)
-        widened.append(replace(passage, context=_joined(chunks, passage.chunk.heading_path),
-                               relevance=_relevance(chunks, passage.chunk, question)))
+    start = 0
+    while len(widened) < limit and start < len(passages):
+        batch = passages[start:start + limit - len(widened)]
+        start += len(batch)
+        neighbours = _neighbours(batch)
+        for passage in batch:
+            if passage.chunk.pk in taken:
+                continue
+            rows = neighbours.get(passage.chunk.document_id, [])
+            chunks = _section_around(passage.chunk, rows, budget, taken)
+            taken.update(chunk.pk for chunk in chunks)
+            labelled = _labelled(chunks, passage.chunk)
+            widened.append(replace(passage, context=_joined(labelled),
+                                   relevance=_relevance(labelled, passage.chunk, question)))
     return widened
 
 
@@ -349,9 +359,9 @@ def _inside(chunk: Chunk, path: str) -> bool:
 
 
 def _section_around(hit: Chunk, rows: list[Chunk], budget: int, taken: set[int]) -> list[Chunk]:
-    """The hit, then its section's chunks after and before it in turn, within budget; when
-    the whole section fits and room is left, the sections around it, nearest first (a
-    two-line section says little without its neighbours)."""
+    """The hit, then its section's chunks after and before it in turn, within budget; then,
+    while room is left, the sections around it, nearest first (a two-line section says
+    little without its neighbours). `rows` are one document's, in order."""
     index = next((i for i, row in enumerate(rows) if row.pk == hit.pk), None)
     if index is None:
         return [hit]
@@ -366,8 +376,7 @@ def _section_around(hit: Chunk, rows: list[Chunk], budget: int, taken: set[int])
                 if not 0 <= position < len(rows):
                     continue
                 row = rows[position]
-                if (row.document_id != hit.document_id or row.pk in taken
-                        or used + row.token_count > budget
+                if (row.pk in taken or used + row.token_count > budget
                         or (inside and not _inside(row, hit.heading_path))):
                     continue
                 span[side] = position
@@ -376,35 +385,49 @@ def _section_around(hit: Chunk, rows: list[Chunk], budget: int, taken: set[int])
     return rows[span[0]:span[1] + 1]
 
 
-def _label(chunk: Chunk, path: str) -> str:
-    """The heading a widened chunk is shown under in the passage text ("" for the hit's)."""
-    return "" if chunk.heading_path == path or not chunk.section else chunk.section
+def _labelled(chunks: list[Chunk], hit: Chunk) -> list[tuple[Chunk, str]]:
+    """Each chunk with the heading it is shown under in the passage text: "" for the
+    passage's own section when the text opens with it (the source's heading covers it), a
+    section's name wherever the text moves into another section, the hit's own included."""
+    labelled: list[tuple[Chunk, str]] = []
+    label = ""
+    for index, chunk in enumerate(chunks):
+        if index == 0:
+            label = "" if chunk.heading_path == hit.heading_path else _name(chunk)
+        elif chunk.heading_path != chunks[index - 1].heading_path:
+            label = _name(chunk)
+        labelled.append((chunk, label))
+    return labelled
 
 
-def _relevance(chunks: list[Chunk], hit: Chunk, question) -> tuple[tuple[str, float], ...]:
+def _name(chunk: Chunk) -> str:
+    return chunk.section or chunk.heading_path.rsplit(" › ", 1)[-1]
+
+
+def _relevance(labelled: list[tuple[Chunk, str]], hit: Chunk,
+               question) -> tuple[tuple[str, float], ...]:
     best: dict[str, float] = {}
-    for chunk in chunks:
+    for chunk, label in labelled:
         cosine = _cosine(hit if chunk.pk == hit.pk else chunk, question)
         if cosine is not None:
-            label = _label(chunk, hit.heading_path)
             best[label] = max(cosine, best.get(label, -1.0))
     return tuple(best.items())
 
 
-def _joined(chunks: list[Chunk], path: str) -> str:
-    """The chunks' text without the sentences consecutive chunks share; a subsection opens
-    with its heading."""
+def _joined(labelled: list[tuple[Chunk, str]]) -> str:
+    """The chunks' text without the sentences consecutive chunks share, each section after
+    the first opening with its heading."""
     parts: list[str] = []
-    previous: Chunk | None = None
-    for chunk in chunks:
+    previous: tuple[Chunk, str] | None = None
+    for chunk, label in labelled:
         text = chunk.text
-        if previous is not None and previous.heading_path == chunk.heading_path:
-            text = _without_overlap(previous.text, text)
-        elif _label(chunk, path):
-            text = f"### {chunk.section}\n\n{text}"
+        if previous is not None and previous[0].heading_path == chunk.heading_path:
+            text = _without_overlap(previous[0].text, text)
+        elif label:
+            text = f"### {label}\n\n{text}"
         if text:
             parts.append(text)
-        previous = chunk
+        previous = (chunk, label)
     return "\n\n".join(parts)
 
 

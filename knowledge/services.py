@@ -57,10 +57,16 @@ def ingestion_enqueue(document: Document) -> None:
     transaction.on_commit(lambda: ingest_document.enqueue(str(document.pk)))
 
 
-def document_ingest(document_id) -> Document:
+class IngestionFailed(Exception):
+    """A re-ingestion that failed and left the document as it was."""
+
+
+def document_ingest(document_id, *, keep_on_failure: bool = False) -> Document:
     """Parse, chunk and index one document. The old chunks are replaced in one transaction,
     so a search sees either the previous index or the new one, never half of it. A file we
-    cannot read ends `failed` with a readable error; nothing else is left behind."""
+    cannot read ends `failed` with a readable error; nothing else is left behind. With
+    `keep_on_failure` (re-ingesting a ready document) a failure leaves it as it was and
+    raises IngestionFailed."""
     document = Document.objects.get(pk=document_id)
     try:
         with document.file.open("rb") as handle:
@@ -73,9 +79,13 @@ def document_ingest(document_id) -> Document:
                  for draft in drafts]
         vectors = _embed([_embedding_text(path, d.text) for path, d in zip(paths, drafts)])
     except parsing.ParseError as exc:
+        if keep_on_failure:
+            raise IngestionFailed(str(exc)) from exc
         return _fail(document, str(exc))
     except Exception:  # a bug or an outage must not leave the document `processing` forever
         logger.exception("Ingestion of document %s failed", document.pk)
+        if keep_on_failure:
+            raise IngestionFailed("The document could not be processed.") from None
         return _fail(document, "The document could not be processed. Try uploading it again.")
     with transaction.atomic():
         Chunk.objects.filter(document=document).delete()

@@ -3,16 +3,19 @@
 It needs no model, key or network, and the same request always gives the same answer, which
 makes the service useful out of the box and keeps tests offline. The answer is Markdown:
 
-* a lead sentence naming what the question is about;
-* per source (in retrieval order), a bold heading with its title and section, then the
-  sentences of that source most relevant to the question, in their original order, each
-  followed by the source's `[n]` marker;
+* a lead sentence naming the document(s) quoted (never a rephrasing of the question);
+* per source (in retrieval order) and per section inside it (a source is widened to its
+  neighbouring sections), a bold heading with its title and section, then the sentences most
+  relevant to the question in their original order, each followed by the source's `[n]`
+  marker; a list comes whole with its lead-in, a short section whole;
 * in `advisory` mode, a closing "**What to do**" list of instructions and obligations drawn
   from the sources, each with its marker.
 
 Relevance is the overlap of the question's content words (stemmed) with a sentence, weighted
-by how rare each word is among the candidate sentences, plus small bonuses for the source's
-rank, a matching section heading, and numbers when the question asks "how long/often".
+by how rare each word is among the candidate sentences, plus the closeness in meaning of its
+section to the question (embeddings), and small bonuses for the source's rank, a matching
+heading, list items when the question asks for a list, and numbers when it asks "how
+long/often". Each part of a several-part question gets its best sentence first.
 """
 
 from __future__ import annotations
@@ -22,9 +25,9 @@ import math
 import re
 import time
 from collections import Counter
-from itertools import groupby
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import groupby
 from typing import NamedTuple
 
 from assistant.providers.base import (
@@ -86,6 +89,7 @@ HISTORY_WEIGHT = 0.5  # terms carried over from the previous question count for 
 FOLLOW_UP_TERMS = 3  # a question with fewer content terms than this is a follow-up
 
 SHORT_INTRO_WORDS = 4
+MAX_LIST_UNITS = 16  # a list introduction and its items quoted together, at most
 WHOLE_SECTION_WORDS = 90
 MAX_STEPS = 5
 MIN_STEP_WORDS = 5
@@ -355,8 +359,6 @@ def _whole_list(unit: _Unit, units: list[_Unit]) -> list[_Unit]:
     members = [u for u in units if u.source == unit.source and _list_key(u) == key]
     return members[:MAX_LIST_UNITS]
 
-
-MAX_LIST_UNITS = 16
 
 
 def _select(units: list[_Unit], scores: dict[_Unit, float], budget: _Budget,

@@ -5,9 +5,13 @@ and SQLite's FTS5 table indexes it in place of the bare section. Existing chunks
 
 from django.db import migrations, models
 
-FILL = ("UPDATE knowledge_chunk SET heading_path = substr((SELECT d.title FROM knowledge_document d"
-        " WHERE d.id = knowledge_chunk.document_id) || CASE WHEN section <> '' THEN ' › ' ||"
-        " section ELSE '' END, 1, 1000)")
+# As services.heading_path(): the title, then the section unless empty or the title itself.
+# As services.heading_path(): the title, then the section unless empty or the title itself.
+FILL = ("UPDATE knowledge_chunk SET heading_path = substr((SELECT CASE"
+        " WHEN knowledge_chunk.section = '' OR knowledge_chunk.section = d.title THEN d.title"
+        " WHEN d.title = '' THEN knowledge_chunk.section"
+        " ELSE d.title || ' › ' || knowledge_chunk.section END"
+        " FROM knowledge_document d WHERE d.id = knowledge_chunk.document_id), 1, 1000)")
 
 _FTS = ("CREATE VIRTUAL TABLE knowledge_chunk_fts USING fts5({heading}, text,"
         " content='knowledge_chunk', content_rowid='id',"

@@ -320,3 +320,13 @@ def test_stemmer_matches_inflections():
 ])
 def test_question_subject(question, subject):
     assert question_subject(question) == subject
+
+
+def test_a_heading_starting_with_the_templates_preposition_reads_once():
+    from assistant.suggestions import _heading_questions
+
+    for title in ("Monitoring Plans", "Clinical Trial Monitoring Plans", "Plans", "Site Plans"):
+        source = SourceText(1, title, "### On-site Monitoring\n\nVisit each site.",
+                            "On-site Monitoring")
+        for question in _heading_questions([source], set()):
+            assert not re.search(r"\b(\w+) \1\b", question), question

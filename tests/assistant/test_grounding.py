@@ -56,3 +56,25 @@ def test_once_grounded_other_passages_sharing_two_words_are_kept():
     noise = passage("Regulator contact details are kept on the intranet.", "Guide › Contacts")
     kept = ground(question, [lead, support, noise]).passages
     assert kept[:2] == [lead, support]
+
+
+def test_passages_covering_a_question_only_together_and_each_too_thin_are_insufficient():
+    question = "What kind of training, induction, appraisal and supervision do new starters get?"
+    passages = [passage(text, f"Guide › S{n}") for n, text in enumerate([
+        "Training is given on the first kind of day.", "Induction happens in week one.",
+        "Appraisal is yearly.", "Supervision is weekly."])]
+    result = ground(question, passages)
+    assert result.insufficient and result.passages == []
+
+
+def test_a_passage_close_in_meaning_grounds_a_question_in_other_words(settings):
+    settings.EGRET_MIN_SIMILARITY = 0.4
+    question = "How fast do we have to tell the regulator after data leaks?"
+    close = Passage(chunk=Chunk(text="Notify the supervisory authority within 72 hours.",
+                                heading_path="Breach › Notifying", section="Notifying"),
+                    document=Document(title="Breach"), score=0.5, scope="public",
+                    similarity=0.55)
+    far = Passage(chunk=close.chunk, document=close.document, score=0.5, scope="public",
+                  similarity=0.2)
+    assert not ground(question, [close]).insufficient
+    assert ground(question, [far]).insufficient

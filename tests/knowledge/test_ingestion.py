@@ -171,10 +171,21 @@ def test_reindex_reingest_gives_old_chunks_their_heading_paths(domain, category,
                       title="Batch records")
     Chunk.objects.filter(document=document).update(heading_path="", embedding=None)
     call_command("reindex", "--reingest")
-    assert "documents ingested again: 1 ready, 0 failed" in capsys.readouterr().out
+    assert "documents ingested again: 1 ready, 0 left as they were" in capsys.readouterr().out
     chunk = Document.objects.get(pk=document.pk).chunks.get()
     assert chunk.heading_path == "Batch records › Retention"
     assert chunk.embedding  # the default minilm backend embeds at ingestion
+
+
+def test_reindex_reingest_keeps_a_document_whose_file_is_gone(domain, category, capsys):
+    document = ingest(BATCH.encode(), "batch.md", domain=domain, category=category)
+    chunks = set(document.chunks.values_list("pk", flat=True))
+    default_storage.delete(document.file.name)
+    call_command("reindex", "--reingest")
+    assert "0 ready, 1 left as they were" in capsys.readouterr().out
+    document.refresh_from_db()
+    assert document.status == Document.Status.READY
+    assert set(document.chunks.values_list("pk", flat=True)) == chunks
 
 
 def test_hybrid_search_with_the_local_model(domain, category, settings):

@@ -142,3 +142,27 @@ def test_an_existing_chunk_gets_a_path_from_its_title_and_section(policy):
     assert heading_path("Policy", ("Scope",)) == "Policy › Scope"
     assert heading_path("Policy", ()) == "Policy"
     assert Chunk.objects.filter(heading_path="").count() == 0
+
+
+def test_a_passage_grown_backwards_shows_each_section_under_its_own_heading(domain, category):
+    document = ingest("# Payroll\n\n## Retention\n\nKeep payslips for six years.\n\n"
+                      "## Deletion\n\nDelete payroll records after the retention period ends."
+                      "\n\n## Access\n\nOnly payroll staff may open the records.",
+                      "payroll.md", domain=domain, category=category, title="Payroll")
+    hit = document.chunks.get(section="Deletion")
+    passage = retrieval.Passage(chunk=hit, document=document, score=1.0, scope="public")
+    text = retrieval.widen([passage], words=500)[0].text
+    assert text.index("### Retention") < text.index("Keep payslips")
+    assert text.index("### Deletion") < text.index("Delete payroll records")
+    assert text.index("### Access") < text.index("Only payroll staff")
+
+
+def test_a_hit_inside_a_better_ones_text_gives_its_place_to_the_next(domain, category):
+    ingest(POLICY, "breach-policy.md", domain=domain, category=category)
+    ingest("# Vendors\n\n## Notices\n\nSend notices to the vendor's regulator contact.",
+           "vendors.md", domain=domain, category=category)
+    hits = retrieval.search("regulator notification breach notices", domain=domain,
+                            category=category, limit=10)
+    widened = retrieval.widen(hits, words=2000, limit=2)
+    assert len(widened) == 2
+    assert {p.document.filename for p in widened} == {"breach-policy.md", "vendors.md"}

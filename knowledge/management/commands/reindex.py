@@ -18,12 +18,15 @@ class Command(BaseCommand):
     def handle(self, *args, **opts) -> None:
         if opts["reingest"]:
             ready = Document.objects.filter(status=Document.Status.READY).order_by("created_at")
-            done = failed = 0
-            for pk in ready.values_list("pk", flat=True).iterator():
-                document = services.document_ingest(pk)
-                done += document.status == Document.Status.READY
-                failed += document.status == Document.Status.FAILED
-            self.stdout.write(f"documents ingested again: {done} ready, {failed} failed")
+            done = kept = 0
+            for pk, title in list(ready.values_list("pk", "title")):
+                try:
+                    services.document_ingest(pk, keep_on_failure=True)
+                    done += 1
+                except services.IngestionFailed as exc:  # its chunks stay as they were
+                    kept += 1
+                    self.stderr.write(f"{title}: {exc} Left as it was.")
+            self.stdout.write(f"documents ingested again: {done} ready, {kept} left as they were")
             return
         count = services.index_chunks()
         self.stdout.write(f"full-text vectors rebuilt: {count} chunks")
