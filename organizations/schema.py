@@ -193,8 +193,8 @@ invitation_accept = extend_schema(
     responses={200: MembershipSerializer,
                **errors(400, "token: invalid or expired.", "password field is required.",
                         "password: This password is too common.",
-                        "An account with this email already exists: log in and accept the "
-                        "invitation with your access token."),
+                        "token: the invited email already has an account; log in and accept "
+                        "the invitation with your access token."),
                **errors(401, TOKEN_NOT_VALID, description="An access token was sent and is "
                                                           "invalid or expired."),
                **errors(403, "This invitation was sent to another email address.",

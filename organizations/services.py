@@ -127,18 +127,21 @@ def _require_room(organization: Organization, *, pending_invitations: bool = Tru
 
 def member_add(organization: Organization, *, email: str, role: str, granted_by_role: str,
                invited_by: User | None = None) -> Membership | Invitation:
-    """An existing user joins at once; an email with no account gets an invitation."""
-    if role == Role.OWNER and granted_by_role != Role.OWNER:
-        raise Forbidden("Only owners can grant the owner role.")
+    """An existing user joins at once; an email with no account gets an invitation. The 400s
+    about the email come before the 403s about the role and the plan (API.md 1)."""
     email = normalize_email(email)
     user = User.objects.filter(email=email).first()
     with transaction.atomic():
         organization = _locked(organization)
         if user is None:
-            return _invite(organization, email=email, role=role, invited_by=invited_by)
-        if organization.memberships.filter(user=user).exists():
+            _require_no_pending_invitation(organization, email)
+        elif organization.memberships.filter(user=user).exists():
             raise FieldError("email", "this user is already a member of the organization.",
                              code="unique")
+        if role == Role.OWNER and granted_by_role != Role.OWNER:
+            raise Forbidden("Only owners can grant the owner role.")
+        if user is None:
+            return _invite(organization, email=email, role=role, invited_by=invited_by)
         _require_room(organization)
         return Membership.objects.create(organization=organization, user=user, role=role)
 
@@ -148,12 +151,15 @@ def _invitation_digest(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def _invite(organization: Organization, *, email: str, role: str,
-            invited_by: User | None) -> Invitation:
-    """Called with the organization locked. The raw token exists only in the email."""
+def _require_no_pending_invitation(organization: Organization, email: str) -> None:
     if _pending(organization.invitations.filter(email=email)).exists():
         raise FieldError("email", "an invitation to this email is already pending; revoke it "
                                   "to send a new one.", code="unique")
+
+
+def _invite(organization: Organization, *, email: str, role: str,
+            invited_by: User | None) -> Invitation:
+    """Called with the organization locked. The raw token exists only in the email."""
     _require_room(organization)
     raw = secrets.token_urlsafe(32)
     invitation = Invitation.objects.create(
@@ -200,8 +206,9 @@ def _invited_account(invitation: Invitation, *, user: User | None, password: str
             raise Forbidden("This invitation was sent to another email address.")
         return user
     if User.objects.filter(email=invitation.email).exists():
-        raise BadRequest("An account with this email already exists: log in and accept the "
-                         "invitation with your access token.")
+        raise FieldError("token", "the invited email already has an account; log in and accept "
+                                  "the invitation with your access token.",
+                         code="account_exists")
     if not password:
         raise FieldError("password", "This field is required.", code="required")
     account_services.password_validate(password, User(email=invitation.email, name=name),

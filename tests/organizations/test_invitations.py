@@ -129,6 +129,10 @@ def test_the_invited_account_joins_with_its_own_access_token(invite, client, jwt
     joined = jwt_client(linus).post(ACCEPT, {"token": token}, format="json")
 
     assert anonymous.status_code == 400
+    assert anonymous.json() == {
+        "detail": "token: the invited email already has an account; log in and accept the "
+                  "invitation with your access token.",
+        "code": "account_exists", "field": "token"}
     assert joined.status_code == 200 and joined.json()["user_id"] == str(linus.pk)
     assert org.memberships.filter(user=linus).exists()
 
@@ -160,6 +164,21 @@ def test_a_second_pending_invitation_to_one_email_is_400(invite):
     invite()
     response, _ = invite("LINUS@example.com")
     assert response.status_code == 400 and response.json()["field"] == "email"
+
+
+def test_an_admin_inviting_a_pending_email_as_owner_is_400_before_the_role_403(
+        invite, jwt_client, org, make_user, add_member):
+    invite()
+    admin = make_user("admin@example.com")
+    add_member(org, admin, "admin")
+
+    response = jwt_client(admin).post(MEMBERS, {"email": "linus@example.com", "role": "owner"},
+                                      format="json")
+
+    assert response.status_code == 400
+    assert response.json()["field"] == "email"
+    assert response.json()["detail"].startswith("email: an invitation to this email is already "
+                                                "pending")
 
 
 def test_invitations_are_listed_and_revoked(invite, jwt_client, owner, client):

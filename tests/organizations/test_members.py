@@ -170,6 +170,19 @@ def test_admin_cannot_grant_the_owner_role(jwt_client, org, admin_user, make_use
     assert role_of(org, newcomer) is None
 
 
+def test_an_admin_granting_owner_to_an_existing_member_is_400_before_the_role_403(
+        jwt_client, org, admin_user, member_user):
+    # API.md 1: the 400 about the body comes before the 403 about the role.
+    response = jwt_client(admin_user).post(URL, {"email": "member@example.com",
+                                                 "role": "owner"}, format="json")
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "detail": "email: this user is already a member of the organization.",
+        "code": "unique", "field": "email"}
+    assert role_of(org, member_user) == "member"
+
+
 def test_owner_can_add_another_owner(jwt_client, owner, org, make_user):
     newcomer = make_user("new@example.com")
 
