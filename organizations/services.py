@@ -142,6 +142,8 @@ def member_add(organization: Organization, *, email: str, role: str, granted_by_
             raise Forbidden("Only owners can grant the owner role.")
         if user is None:
             return _invite(organization, email=email, role=role, invited_by=invited_by)
+        # Before the room check: the place an invitation of this email held is theirs.
+        _invitations_close(organization, email, timezone.now())
         _require_room(organization)
         return Membership.objects.create(organization=organization, user=user, role=role)
 
@@ -155,6 +157,12 @@ def _require_no_pending_invitation(organization: Organization, email: str) -> No
     if _pending(organization.invitations.filter(email=email)).exists():
         raise FieldError("email", "an invitation to this email is already pending; revoke it "
                                   "to send a new one.", code="unique")
+
+
+def _invitations_close(organization: Organization, email: str, now: datetime) -> None:
+    """Someone who joined needs no other invitation to the organization, and a pending one
+    would count a second place against max_members."""
+    _pending(organization.invitations.filter(email=email), now).update(revoked_at=now)
 
 
 def _invite(organization: Organization, *, email: str, role: str,
@@ -229,6 +237,7 @@ def invitation_accept(token: str, *, user: User | None, password: str | None = N
         # Claimed by one conditional UPDATE: of two concurrent accepts, one joins.
         if not _pending(Invitation.objects.filter(pk=invitation.pk), now).update(accepted_at=now):
             raise FieldError("token", account_services.INVALID_TOKEN)
+        _invitations_close(organization, invitation.email, now)
         if joining is None:
             joining = User.objects.create_user(invitation.email, password, name=name)
         membership = organization.memberships.filter(user=joining).first()

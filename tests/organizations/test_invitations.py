@@ -181,6 +181,46 @@ def test_an_admin_inviting_a_pending_email_as_owner_is_400_before_the_role_403(
                                                 "pending")
 
 
+def test_adding_an_invited_email_directly_closes_its_invitation(invite, jwt_client, owner,
+                                                                make_user, org):
+    invite()  # owner + linus's invitation: 2 of starter's 3 places
+    linus = make_user("linus@example.com")  # signs up instead of accepting
+    api = jwt_client(owner)
+
+    added = api.post(MEMBERS, {"email": "linus@example.com"}, format="json")
+
+    assert added.status_code == 201 and added.json()["user_id"] == str(linus.pk)
+    assert api.get(INVITATIONS).json() == []
+    # owner + linus: the third place is free, and the fourth is not.
+    assert invite("c@example.com")[0].status_code == 201
+    assert invite("d@example.com")[0].status_code == 403
+
+
+def test_adding_an_invited_email_directly_fits_when_its_invitation_filled_the_plan(
+        invite, jwt_client, owner, make_user):
+    invite()
+    invite("b@example.com")  # owner + 2 invitations: full
+    make_user("linus@example.com")
+
+    added = jwt_client(owner).post(MEMBERS, {"email": "linus@example.com"}, format="json")
+
+    assert added.status_code == 201  # linus takes the place his invitation held
+
+
+def test_accepting_an_invitation_closes_the_other_invitations_of_that_email(invite, client,
+                                                                           org):
+    _, token = invite()
+    Invitation.objects.create(  # a second one, say sent before the first had a pending twin
+        organization=org, email="linus@example.com", digest="0" * 64,
+        expires_at=Invitation.objects.get().expires_at)
+
+    accepted = client.post(ACCEPT, {"token": token, "password": NEW_PASSWORD}, format="json")
+
+    assert accepted.status_code == 200
+    assert not Invitation.objects.filter(accepted_at__isnull=True,
+                                         revoked_at__isnull=True).exists()
+
+
 def test_invitations_are_listed_and_revoked(invite, jwt_client, owner, client):
     response, token = invite()
     invitation_id = response.json()["invitation_id"]
