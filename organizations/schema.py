@@ -171,7 +171,8 @@ invitation_list = extend_schema(
 
 invitation_revoke = extend_schema(
     operation_id="orgs_invitations_destroy", tags=ORGS, summary="Revoke an invitation",
-    description="Its link stops working at once. Idempotent.",
+    description="Its link stops working at once. Idempotent; an invitation already accepted "
+                "is not found (remove the member instead).",
     parameters=[SLUG, _INVITATION_ID],
     responses={204: None, **errors(403, _NOT_INVITATION_MANAGER, _NO_INVITATIONS_WITH_KEYS),
                **errors(404, "Invitation not found.")},

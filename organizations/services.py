@@ -190,19 +190,19 @@ def invitations_of(organization: Organization):
 
 
 def invitation_get(organization: Organization, invitation_id: str) -> Invitation:
-    invitation = (organization.invitations.filter(pk=invitation_id).first()
-                  if is_uuid(invitation_id) else None)
+    """An invitation not yet accepted: an accepted one is no longer listed, and is not found
+    either (remove the member instead)."""
+    invitation = (organization.invitations.filter(pk=invitation_id, accepted_at__isnull=True)
+                  .first() if is_uuid(invitation_id) else None)
     if invitation is None:
         raise NotFound("Invitation")
     return invitation
 
 
-def invitation_revoke(invitation: Invitation) -> Invitation:
-    """Idempotent; an accepted invitation stays accepted (remove the member instead)."""
+def invitation_revoke(invitation: Invitation) -> None:
+    """Idempotent."""
     Invitation.objects.filter(pk=invitation.pk, accepted_at__isnull=True,
                               revoked_at__isnull=True).update(revoked_at=timezone.now())
-    invitation.refresh_from_db(fields=["revoked_at"])
-    return invitation
 
 
 def _invited_account(invitation: Invitation, *, user: User | None, password: str | None,

@@ -221,6 +221,19 @@ def test_accepting_an_invitation_closes_the_other_invitations_of_that_email(invi
                                          revoked_at__isnull=True).exists()
 
 
+def test_revoking_an_accepted_invitation_is_404(invite, jwt_client, owner, client, org):
+    response, token = invite()
+    assert client.post(ACCEPT, {"token": token, "password": NEW_PASSWORD},
+                       format="json").status_code == 200
+
+    revoked = jwt_client(owner).delete(f"{INVITATIONS}{response.json()['invitation_id']}/")
+
+    assert revoked.status_code == 404
+    assert revoked.json() == {"detail": "Invitation not found."}
+    assert org.memberships.filter(user__email="linus@example.com").exists()
+    assert Invitation.objects.get().revoked_at is None
+
+
 def test_invitations_are_listed_and_revoked(invite, jwt_client, owner, client):
     response, token = invite()
     invitation_id = response.json()["invitation_id"]
