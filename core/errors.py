@@ -22,13 +22,18 @@ def server_error_response(request_id: str | None = None) -> JsonResponse:
     )
 
 
+def body_too_large() -> dict:
+    """The 413 of a request body over DATA_UPLOAD_MAX_MEMORY_SIZE, inside a DRF view or not."""
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return {"detail": f"The request body is larger than the {limit}-byte limit.",
+            "code": "payload_too_large"}
+
+
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
     """handler400: Django's SuspiciousOperation family met outside a DRF view (in middleware
     reading the body, or the Host header); DRF views answer them in core.exceptions."""
     if isinstance(exception, RequestDataTooBig):
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        return JsonResponse({"detail": f"The request body is larger than the {limit}-byte "
-                                       "limit.", "code": "payload_too_large"}, status=413)
+        return JsonResponse(body_too_large(), status=413)
     if isinstance(exception, DisallowedHost):
         return JsonResponse({"detail": "Bad request: this server does not answer for that "
                                        "Host header.", "code": "disallowed_host"}, status=400)

@@ -5,14 +5,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
-from core.errors import SERVER_ERROR_DETAIL
+from core.errors import SERVER_ERROR_DETAIL, body_too_large
 from core.logging import request_id_var
 
 logger = logging.getLogger("egret.errors")
@@ -93,9 +92,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         # inside the view, so Django's own 400 handling never sees them): client errors.
         set_rollback()
         if isinstance(exc, RequestDataTooBig):
-            limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-            return Response({"detail": f"The request body is larger than the {limit}-byte "
-                                       "limit.", "code": "payload_too_large"}, status=413)
+            return Response(body_too_large(), status=413)
         return Response({"detail": "Bad request.", "code": "bad_request"}, status=400)
 
     response = drf_exception_handler(exc, context)

@@ -12,8 +12,8 @@ from django.contrib.auth import password_validation
 from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
-from django.utils.encoding import force_bytes, force_str
 from django.utils import timezone
+from django.utils.encoding import force_bytes, force_str
 from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 from django.utils.timesince import timeuntil
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
@@ -82,13 +82,11 @@ def password_reset_confirm(*, uid: str, token: str, new_password: str) -> User:
     return user
 
 
-def refresh_tokens_blacklist(user: User) -> int:
-    """Blacklists every outstanding refresh token of the user (rotation records each new one);
-    returns how many were still usable."""
+def refresh_tokens_blacklist(user: User) -> None:
+    """Blacklists every outstanding refresh token of the user (rotation records each new one)."""
     tokens = OutstandingToken.objects.filter(user=user, blacklistedtoken__isnull=True)
-    created = BlacklistedToken.objects.bulk_create(
-        [BlacklistedToken(token=token) for token in tokens], ignore_conflicts=True)
-    return len(created)
+    BlacklistedToken.objects.bulk_create([BlacklistedToken(token=token) for token in tokens],
+                                         ignore_conflicts=True)
 
 
 def login_unlock(email: str) -> int:

@@ -6,8 +6,8 @@ from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.urls import Resolver404, resolve
-from django.views.decorators.csrf import csrf_exempt
 from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.renderers import (OpenApiJsonRenderer, OpenApiJsonRenderer2,
                                        OpenApiYamlRenderer, OpenApiYamlRenderer2)
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
@@ -19,13 +19,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt import views as jwt_views
 
-from core import schema
+from core import schema, services
 from core.api import validated
 from core.authentication import ApiKeyPrincipal
 from core.exceptions import Forbidden
 from core.lockout import LockedOut, was_locked_out
 from core.models import User
-from core import services
 from core.serializers import (EmailTokenObtainPairSerializer, PasswordResetConfirmSerializer,
                               PasswordResetSerializer, RegisterSerializer, UserSerializer)
 from core.tenancy import acting_context

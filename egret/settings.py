@@ -7,7 +7,6 @@ import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
-
 from urllib.parse import unquote, urlsplit
 
 import dj_database_url
