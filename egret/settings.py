@@ -449,7 +449,7 @@ if EGRET_SEARCH_METHOD not in ("", "lexical", "semantic", "hybrid"):
     raise ImproperlyConfigured("EGRET_SEARCH_METHOD must be lexical, semantic or hybrid.")
 # Passages this close in meaning to the question (cosine, minilm) count as addressing it even
 # when they share few of its words (assistant/grounding.py).
-EGRET_MIN_SIMILARITY = env_float("EGRET_MIN_SIMILARITY", 0.40)
+EGRET_MIN_SIMILARITY = env_float("EGRET_MIN_SIMILARITY", 0.46)
 EGRET_EMBEDDINGS_MODEL = os.environ.get("EGRET_EMBEDDINGS_MODEL", "")
 EGRET_EMBEDDINGS_URL = os.environ.get("EGRET_EMBEDDINGS_URL", "https://api.openai.com/v1")
 EGRET_EMBEDDINGS_API_KEY = os.environ.get("EGRET_EMBEDDINGS_API_KEY", "")
