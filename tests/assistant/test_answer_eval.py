@@ -72,6 +72,15 @@ def test_answer_eval_reports_each_split_and_rolls_back_the_private_documents(lib
     assert result["tune"]["questions"] + result["held-out"]["questions"] == len(load(KEYFACTS))
     assert result["off_topic"]["questions"] == len(load(OFF_TOPIC))
     assert result["all"]["markers_valid"] == 1.0
+    # Floors under today's figures (docs/benchmarks.md), on both databases: a change that
+    # loses facts, lengthens answers or answers off-topic questions fails here.
+    held_out = result["held-out"]
+    assert held_out["fact_recall_context"] >= 0.90 and held_out["fact_recall_answer"] >= 0.55
+    assert held_out["top_source_right"] >= 0.80
+    for split in ("tune", "held-out"):
+        assert result[split]["answer_chars_median"] <= 1500
+        assert result[split]["answer_chars_max"] <= 3000
+    assert result["off_topic"]["insufficient"] == result["off_topic"]["questions"]
     assert not Organization.objects.filter(slug=EvalOrganization.SLUG).exists()
     assert not Document.objects.filter(organization__isnull=False).exists()
     text = StringIO()
