@@ -18,7 +18,7 @@ from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 from django.utils.timesince import timeuntil
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
-from core.emails import email_send
+from core.emails import email_later, email_send
 from core.exceptions import FieldError
 from core.models import User, normalize_email
 
@@ -43,13 +43,31 @@ def password_reset_request(email: str) -> None:
     caller answers the same 202 whether or not the account exists)."""
     user = User.objects.filter(email=normalize_email(email), is_active=True).first()
     if user is not None:
-        email_send(user.email, "password_reset", _link_context(user))
+        _account_email_later(user, "password_reset")
 
 
 def password_set_invite(user: User, *, organization_name: str) -> None:
     """The email an owner created by an operator gets: the same one-time link as a reset."""
-    email_send(user.email, "set_password",
-               {**_link_context(user), "organization": organization_name})
+    _account_email_later(user, "set_password", organization_name)
+
+
+def _account_email_later(user: User, kind: str, organization: str = "") -> None:
+    from core.tasks import send_account_email  # the task module calls back into this one
+
+    email_later(send_account_email, str(user.pk), kind, organization)
+
+
+ACCOUNT_EMAILS = ("password_reset", "set_password")
+
+
+def account_email_send(user_id: str, kind: str, organization: str = "") -> None:
+    """Run by the task: makes the link and sends the email, unless the account was deactivated
+    or deleted since it was asked for."""
+    if kind not in ACCOUNT_EMAILS:
+        raise ValueError(f"Unknown account email {kind!r}.")
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is not None:
+        email_send(user.email, kind, {**_link_context(user), "organization": organization})
 
 
 def _user_from_uid(uid: str) -> User | None:

@@ -1,13 +1,10 @@
-from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
 from django_tasks import task
+
+from core import services
 
 
 @task()
-def send_email(to: str, subject: str, text: str, html: str) -> None:
-    """Sends one rendered email (plain text with an HTML alternative) through Django's email
-    backend; in the background with the database task backend, so a slow or failing mail
-    server never holds a request (nor tells by its timing whether an account exists)."""
-    message = EmailMultiAlternatives(subject, text, settings.DEFAULT_FROM_EMAIL, [to])
-    message.attach_alternative(html, "text/html")
-    message.send()
+def send_account_email(user_id: str, kind: str, organization: str = "") -> None:
+    """A password-reset or set-password email (`kind`), its one-time link made now: the queue
+    holds the user's id, never the link."""
+    services.account_email_send(user_id, kind, organization)

@@ -229,7 +229,8 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 @admin.register(Invitation)
 class InvitationAdmin(admin.ModelAdmin):
-    """Read-only: invitations are sent through the API; the token's digest is never shown."""
+    """Read-only: invitations are sent through the API; the token's digest and nonce are never
+    shown."""
 
     list_display = ("email", "organization", "role", "created_at", "expires_at", "accepted_at",
                     "revoked_at")

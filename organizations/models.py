@@ -114,8 +114,10 @@ class ApiKey(models.Model):
 
 class Invitation(models.Model):
     """An invitation to join an organization, sent to an email that has no account yet
-    (API.md 14). Only a SHA-256 digest of its token is stored; it is pending until accepted,
-    revoked or expired, and pending invitations count against `max_members`."""
+    (API.md 14). Its token is an HMAC (keyed by SECRET_KEY) of its id and `nonce`, derived
+    again when the email is sent (organizations.services.invitation_token); only a SHA-256
+    digest of it is stored. It is pending until accepted, revoked or expired, and pending
+    invitations count against `max_members`."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE,
@@ -123,6 +125,9 @@ class Invitation(models.Model):
     email = models.EmailField()
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
     digest = models.CharField(max_length=64, unique=True)
+    # Random; with SECRET_KEY it makes the token. Empty on invitations made before tokens were
+    # derived (their random token was emailed and exists nowhere else).
+    nonce = models.CharField(max_length=64, blank=True, default="")
     invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
                                    null=True, blank=True, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)

@@ -10,6 +10,8 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare, salted_hmac
+from django.utils.http import urlsafe_base64_encode
 from django.utils.text import slugify
 
 from billing import services as billing_services
@@ -17,7 +19,7 @@ from billing.models import Plan
 from core import keyformat
 from core import services as account_services
 from core.api import is_uuid
-from core.emails import email_send
+from core.emails import email_later, email_send
 from core.exceptions import BadRequest, FieldError, Forbidden, NotFound
 from core.models import User, normalize_email
 from organizations.models import ApiKey, Invitation, Membership, Organization, Role
@@ -153,6 +155,25 @@ def _invitation_digest(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
+def invitation_token(invitation: Invitation, secret: str | None = None) -> str:
+    """The token of the invitation's link: an HMAC of its id and random nonce keyed by
+    SECRET_KEY (or `secret`), so the email task can derive it from the id alone and it is
+    stored nowhere (the row keeps its digest)."""
+    mac = salted_hmac("egret.invitation", f"{invitation.pk}:{invitation.nonce}",
+                      secret=secret, algorithm="sha256")
+    return urlsafe_base64_encode(mac.digest())
+
+
+def _token_matches(invitation: Invitation, token: str) -> bool:
+    """Compared in constant time with the token derived from the current key or a fallback
+    one (SECRET_KEY_FALLBACKS, as reset links). An invitation made before tokens were derived
+    has no nonce: its digest, which matched, is the check."""
+    if not invitation.nonce:
+        return True
+    keys = [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]
+    return any(constant_time_compare(invitation_token(invitation, key), token) for key in keys)
+
+
 def _require_no_pending_invitation(organization: Organization, email: str) -> None:
     if _pending(organization.invitations.filter(email=email)).exists():
         raise FieldError("email", "an invitation to this email is already pending; revoke it "
@@ -167,20 +188,36 @@ def _invitations_close(organization: Organization, email: str, now: datetime) ->
 
 def _invite(organization: Organization, *, email: str, role: str,
             invited_by: User | None) -> Invitation:
-    """Called with the organization locked. The raw token exists only in the email."""
+    """Called with the organization locked. The token exists only in the email, which the task
+    sends with a token it derives (invitation_token)."""
     _require_room(organization)
-    raw = secrets.token_urlsafe(32)
-    invitation = Invitation.objects.create(
-        organization=organization, email=email, role=role, digest=_invitation_digest(raw),
-        invited_by=invited_by,
+    invitation = Invitation(
+        organization=organization, email=email, role=role, invited_by=invited_by,
+        nonce=secrets.token_urlsafe(32),
         expires_at=timezone.now() + timedelta(days=settings.EGRET_INVITATION_DAYS))
-    inviter = (invited_by.name or invited_by.email) if invited_by else "Egret"
-    email_send(email, "invitation", {
-        "email": email, "organization": organization.name, "role": role, "inviter": inviter,
-        "expires_at": invitation.expires_at,
-        "link": f"{settings.EGRET_PUBLIC_APP_URL}/invitations/accept?{urlencode({'token': raw})}",
-    })
+    invitation.digest = _invitation_digest(invitation_token(invitation))
+    invitation.save(force_insert=True)
+    from organizations.tasks import send_invitation_email  # it calls back into this module
+
+    email_later(send_invitation_email, str(invitation.pk))
     return invitation
+
+
+def invitation_email_send(invitation_id: str) -> None:
+    """Run by the task: derives the token and sends the invitation, unless it was revoked,
+    accepted or has expired since."""
+    invitation = Invitation.objects.select_related("organization", "invited_by").filter(
+        pk=invitation_id).first()
+    if invitation is None or not invitation.is_pending():
+        return
+    inviter = invitation.invited_by
+    query = urlencode({"token": invitation_token(invitation)})
+    email_send(invitation.email, "invitation", {
+        "email": invitation.email, "organization": invitation.organization.name,
+        "role": invitation.role, "expires_at": invitation.expires_at,
+        "inviter": (inviter.name or inviter.email) if inviter else "Egret",
+        "link": f"{settings.EGRET_PUBLIC_APP_URL}/invitations/accept?{query}",
+    })
 
 
 def invitations_of(organization: Organization):
@@ -228,7 +265,8 @@ def invitation_accept(token: str, *, user: User | None, password: str | None = N
                       name: str = "") -> Membership:
     invitation = Invitation.objects.select_related("organization").filter(
         digest=_invitation_digest(token)).first()
-    if invitation is None or not invitation.is_pending() or not invitation.organization.is_active:
+    if (invitation is None or not _token_matches(invitation, token)
+            or not invitation.is_pending() or not invitation.organization.is_active):
         raise FieldError("token", account_services.INVALID_TOKEN)
     joining = _invited_account(invitation, user=user, password=password, name=name)
     now = timezone.now()

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
+import threading
+
 import pytest
 from django.core.cache import cache
 from django.db import connection
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from core import lookups
+from core import emails, lookups
 from core.models import User
 from organizations import services as org_services
 from organizations.models import Membership, Organization, Role
@@ -57,6 +59,48 @@ def smtp(settings):
         settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
         settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
         yield server
+
+
+# Captured before any test replaces it (see _emails_in_the_test_thread).
+_EMAIL_IN_BACKGROUND = emails._in_background
+
+
+@pytest.fixture(autouse=True)
+def _emails_in_the_test_thread(monkeypatch):
+    """With the immediate task backend an email task runs in a thread of its own
+    (core/emails.py), on a database connection of its own that cannot see a test's
+    uncommitted rows: here it runs in the test's thread. The `email_thread` fixture gives a
+    test the real thread (on committed data)."""
+    monkeypatch.setattr(emails, "_in_background", lambda task, args: task.enqueue(*args))
+
+
+class EmailThreads:
+    def __init__(self) -> None:
+        self.names: list[str] = []  # the threads the tasks ran in
+
+    def task_started(self, sender, task_result, **kwargs) -> None:
+        self.names.append(threading.current_thread().name)
+
+    @staticmethod
+    def wait(timeout: float = 30) -> None:
+        for thread in threading.enumerate():
+            if thread.name == emails.THREAD_NAME:
+                thread.join(timeout)
+
+
+@pytest.fixture
+def email_thread(monkeypatch):
+    """The immediate backend's email thread, for real; `wait()` joins it."""
+    from django_tasks.signals import task_started
+
+    monkeypatch.setattr(emails, "_in_background", _EMAIL_IN_BACKGROUND)
+    threads = EmailThreads()
+    task_started.connect(threads.task_started)
+    try:
+        yield threads
+    finally:
+        threads.wait()
+        task_started.disconnect(threads.task_started)
 
 
 @pytest.fixture

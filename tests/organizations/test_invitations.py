@@ -5,6 +5,7 @@ Owners that operators create get the set-password email."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qs, urlsplit
@@ -106,6 +107,39 @@ def test_an_invitation_expires_after_7_days(invite, client):
 def test_a_made_up_token_is_400(client, db):
     response = client.post(ACCEPT, {"token": "nope", "password": NEW_PASSWORD}, format="json")
     assert response.status_code == 400 and response.json() == INVALID_TOKEN
+
+
+def accept(client, token: str):
+    return client.post(ACCEPT, {"token": token, "password": NEW_PASSWORD}, format="json")
+
+
+def test_the_token_is_stored_nowhere_only_its_digest(invite):
+    _, token = invite()
+
+    invitation = Invitation.objects.get()
+    assert token not in (invitation.digest, invitation.nonce)
+    assert invitation.digest == hashlib.sha256(token.encode()).hexdigest()
+
+
+@pytest.mark.parametrize("fallback, status", [(True, 200), (False, 400)])
+def test_a_new_secret_key_keeps_pending_invitations_only_through_its_fallbacks(
+        invite, client, settings, fallback, status):
+    _, token = invite()
+    old_key = settings.SECRET_KEY
+    settings.SECRET_KEY = "a-new-secret-key-" + "x" * 40
+    settings.SECRET_KEY_FALLBACKS = [old_key] if fallback else []
+
+    assert accept(client, token).status_code == status
+
+
+def test_an_invitation_made_before_tokens_were_derived_is_accepted_by_its_emailed_token(
+        client, org):
+    raw = "q8Zr1xV0bLkN3mT6yW2eH5aJ9cF4gD7s_uP-oI8nE1A"  # random then, emailed, kept nowhere
+    Invitation.objects.create(organization=org, email="old@example.com",
+                              digest=hashlib.sha256(raw.encode()).hexdigest(),
+                              expires_at=datetime.now(timezone.utc) + timedelta(days=1))
+
+    assert accept(client, raw).status_code == 200
 
 
 def test_a_new_account_needs_a_valid_password(invite, client):
