@@ -307,7 +307,7 @@ def _minilm_encoder() -> Any:
 
 # The same passages and questions come back (re-ingestion, the demo library loaded again, a
 # question asked twice): their vectors are remembered, bounded, per process.
-_MEMO_SIZE = 4096
+_MEMO_SIZE = 8192  # about 12 MB of vectors
 _memo: dict[str, np.ndarray] = {}
 
 

@@ -12,8 +12,10 @@ makes the service useful out of the box and keeps tests offline. The answer is M
   from the sources, each with its marker.
 
 Relevance is the overlap of the question's content words (stemmed) with a sentence, weighted
-by how rare each word is among the candidate sentences, plus the closeness in meaning of its
-section to the question (embeddings), and small bonuses for the source's rank, a matching
+by how rare each word is among the candidate sentences, plus the closeness in meaning to the
+question (embeddings) of its section and, within the nearest sections, of the sentence
+itself (a sentence that answers in other words: "Notify ... within 72 hours" for "how fast
+must we tell the regulator?"), and small bonuses for the source's rank, a matching
 heading, list items when the question asks for a list, and numbers when it asks "how
 long/often". Each part of a several-part question gets its best sentence first.
 """
@@ -40,6 +42,7 @@ from assistant.providers.base import (
     Usage,
 )
 from assistant.suggestions import document_name, is_imperative, suggest, terms
+from knowledge import embeddings
 from knowledge.boilerplate import is_boilerplate
 from knowledge.chunking import split_sentences
 
@@ -79,6 +82,9 @@ _LIST_QUESTION = re.compile(
     r"walk (?:me|us) through|steps?|phases?|stages?|elements?|criteria|factors?|"
     r"categor(?:y|ies)|kinds? of|types? of|signs?|triggers?|examples?)\b", re.I)
 LIST_BONUS = 0.6
+SENTENCE_WEIGHT = 20.0  # per unit of a sentence's cosine above the floor, in overlap points
+SENTENCE_FLOOR = 0.35
+MAX_SENTENCES_EMBEDDED = 40  # more than this in the nearest sections: no sentence cosines
 MEANING_MARGIN = 0.08  # sections within this cosine of the nearest one count for meaning
 MEANING_WEIGHT = 10.0  # per unit of cosine above the floor, in term-overlap points
 RANK_BONUS = 0.3  # the top source's edge over the last; retrieval already ranked them
@@ -106,7 +112,7 @@ class _Budget:
 
 _BUDGETS = {
     # compliance quotes more and cites more; advisory leaves room for "What to do".
-    "compliance": _Budget(sentences=6, per_source=4, words=200, min_ratio=0.45),
+    "compliance": _Budget(sentences=6, per_source=4, words=215, min_ratio=0.45),
     "advisory": _Budget(sentences=5, per_source=2, words=170, min_ratio=0.4),
 }
 
@@ -264,6 +270,19 @@ def _idf(units: list[_Unit]) -> dict[str, float]:
     return {term: math.log(1 + len(units) / count) for term, count in counts.items()}
 
 
+def _sentence_cosines(question: str, units: list[_Unit]) -> dict[_Unit, float]:
+    """Cosine of each unit of the nearest sections to the question, when embeddings are on
+    (vectors are remembered per text, so recurring sentences cost nothing)."""
+    if not units or len(units) > MAX_SENTENCES_EMBEDDED or not embeddings.enabled():
+        return {}
+    try:
+        vectors = embeddings.embed_texts([question, *(_list_key(u) and f"{_list_key(u)} {u.text}"
+                                                      or u.text for u in units)])
+    except embeddings.EmbeddingsUnavailable:
+        return {}
+    return {unit: float(vectors[i + 1] @ vectors[0]) for i, unit in enumerate(units)}
+
+
 def _scores(request: GenerationRequest, units: list[_Unit],
             weights: dict[str, float] | None = None) -> dict[_Unit, float]:
     weights = _query_weights(request) if weights is None else weights
@@ -277,6 +296,8 @@ def _scores(request: GenerationRequest, units: list[_Unit],
     # Only the sections nearest in meaning count: cosines of sections on the same topic sit
     # close together, and a boost for all of them drowns the words that tell them apart.
     floor = max((c for r in relevance for c in r.values()), default=1.0) - MEANING_MARGIN
+    near = [u for u in units if relevance[u.source].get(u.heading, -1.0) >= floor]
+    sentence_meaning = _sentence_cosines(request.question, near)
     scores: dict[_Unit, float] = {}
     for unit in units:
         # How close the unit's section is in meaning to the question (embeddings): a section
@@ -293,7 +314,8 @@ def _scores(request: GenerationRequest, units: list[_Unit],
         if key not in heading_terms:
             source = request.sources[unit.source]
             heading_terms[key] = frozenset(terms(f"{unit.heading or source.section}"))
-        overlap = own + 0.5 * borrowed + MEANING_WEIGHT * meaning
+        overlap = (own + 0.5 * borrowed + MEANING_WEIGHT * meaning
+                   + SENTENCE_WEIGHT * max(0.0, sentence_meaning.get(unit, 0.0) - SENTENCE_FLOOR))
         if overlap <= 0:
             scores[unit] = 0.0
             continue
