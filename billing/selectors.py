@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
+from django.db import transaction
 from django.db.models import Count, F, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 
-from billing.models import LedgerEntry, Plan, Reservation
+from billing.models import CreditAccount, LedgerEntry, Plan, Reservation
 
 Kind = LedgerEntry.Kind
 
@@ -57,6 +60,40 @@ def period_figures_from_ledger(organization_id, period_start) -> dict[str, int]:
         "used": -value["charges"] - value["refunds"] - reserved - value["debits"],
         "reserved": reserved,
     }
+
+
+@dataclass(frozen=True)
+class Difference:
+    organization: str
+    field: str
+    stored: int
+    computed: int
+
+
+def account_differences() -> Iterator[Difference]:
+    """Every account's balance and period figures against what the ledger and reservations
+    say. Each account is read under its row lock together with its ledger, so a movement
+    committing meanwhile cannot show up as a difference."""
+    for pk in CreditAccount.objects.order_by("pk").values_list("pk", flat=True).iterator():
+        with transaction.atomic():
+            account = CreditAccount.objects.select_for_update(of=("self",)).select_related(
+                "organization__subscription").get(pk=pk)
+            found = list(_differences(account))
+        yield from found
+
+
+def _differences(account: CreditAccount) -> Iterator[Difference]:
+    organization = account.organization
+    computed = period_figures_from_ledger(organization.pk,
+                                          organization.subscription.current_period_start)
+    computed["balance"] = LedgerEntry.objects.filter(organization_id=organization.pk).aggregate(
+        total=Sum("amount"))["total"] or 0
+    stored = {"balance": account.balance, "granted": account.period_granted,
+              "used": account.period_used, "reserved": account.period_reserved}
+    for field in ("balance", "granted", "used", "reserved"):
+        if stored[field] != computed[field]:
+            name = field if field == "balance" else f"credits_{field}"
+            yield Difference(organization.slug, name, stored[field], computed[field])
 
 
 def usage(organization, *, start: date, end: date, group_by: str) -> dict:

@@ -1,15 +1,17 @@
 """The period figures stored on the credit account (API.md 5.3): the subscription endpoint
-answers byte for byte what the aggregate over the ledger answered, and the migration fills
-the figures from the ledger."""
+answers byte for byte what the aggregate over the ledger answered, `billing_verify` finds
+any difference, and the migration fills the figures from the ledger."""
 
 from __future__ import annotations
 
 import importlib
+import io
 from datetime import timedelta
 
 import pytest
 import time_machine
 from django.apps import apps
+from django.core.management import CommandError, call_command
 
 from billing import selectors, services
 from billing.models import CreditAccount, LedgerEntry, Plan
@@ -61,6 +63,7 @@ def test_subscription_answers_what_the_ledger_aggregate_answered(org, owner, mak
 
     def step() -> None:
         seen.add(assert_same_bytes(api, monkeypatch))
+        call_command("billing_verify", stdout=io.StringIO())  # raises on a difference
 
     held = services.credits_reserve(fresh(org), 5)
     step()
@@ -102,6 +105,34 @@ def test_subscription_answers_what_the_ledger_aggregate_answered(org, owner, mak
         assert services.reservations_sweep(older_than=timedelta(minutes=10)) == 1
         step()
     assert len(seen) > 10  # the figures really moved between the steps
+
+
+def test_billing_verify_is_quiet_about_consistent_accounts(org, owner, make_org, capsys):
+    services.credits_reserve(fresh(org), 3)
+    make_org(owner, plan="free", slug="other")
+    call_command("billing_verify")
+    assert capsys.readouterr().out.strip() == "Every account matches its ledger."
+
+
+@pytest.mark.parametrize("column, field", [("period_used", "credits_used"),
+                                           ("period_granted", "credits_granted"),
+                                           ("period_reserved", "credits_reserved"),
+                                           ("balance", "balance")])
+def test_billing_verify_reports_a_tampered_account_and_fails(org, owner, make_org, capsys,
+                                                             column, field):
+    services.credits_settle(services.credits_reserve(fresh(org), 20))
+    services.credits_reserve(fresh(org), 1)
+    make_org(owner, plan="free", slug="other")
+    account = CreditAccount.objects.get(organization=org)
+    stored = getattr(account, column) + 7
+    CreditAccount.objects.filter(pk=account.pk).update(**{column: stored})
+
+    with pytest.raises(CommandError, match="1 difference"):
+        call_command("billing_verify")
+
+    computed = stored - 7
+    assert capsys.readouterr().out.splitlines() == [
+        f"acme {field} stored={stored} computed={computed}"]
 
 
 def test_the_migration_fills_the_figures_from_the_ledger(org, owner, make_org):
