@@ -45,7 +45,8 @@ class SubscriptionAdmin(admin.ModelAdmin):
 
 @admin.register(CreditAccount)
 class CreditAccountAdmin(ReadOnlyAdmin):
-    list_display = ("organization", "balance", "period_start", "updated_at")
+    list_display = ("organization", "balance", "period_granted", "period_used", "period_reserved",
+                    "period_start", "updated_at")
     search_fields = ("organization__slug",)
 
 

@@ -82,12 +82,24 @@ class CreditAccount(models.Model):
     # The billing period the balance belongs to; moved by the rollover under the row lock, so
     # every ledger entry is tagged with the right period atomically with its balance change.
     period_start = models.DateTimeField()
+    # The current period's figures (API.md 5.3), moved by the same statement as the balance so
+    # the subscription endpoint reads them instead of summing the period's ledger;
+    # `manage.py billing_verify` recomputes them from the ledger.
+    period_granted = models.BigIntegerField(default=0)
+    period_used = models.BigIntegerField(default=0)
+    period_reserved = models.BigIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [
             models.CheckConstraint(condition=models.Q(balance__gte=0),
-                                   name="credit_balance_not_negative")
+                                   name="credit_balance_not_negative"),
+            models.CheckConstraint(condition=models.Q(period_granted__gte=0),
+                                   name="credit_period_granted_not_negative"),
+            models.CheckConstraint(condition=models.Q(period_used__gte=0),
+                                   name="credit_period_used_not_negative"),
+            models.CheckConstraint(condition=models.Q(period_reserved__gte=0),
+                                   name="credit_period_reserved_not_negative"),
         ]
 
     def __str__(self) -> str:

@@ -67,16 +67,51 @@ class Movement:
     period_start: datetime
 
 
-def _move(organization_id, delta: int) -> Movement | None:
+@dataclass(frozen=True)
+class Figures:
+    """What a movement adds to the current period's granted, used and reserved (API.md 5.3),
+    kept on the account row by the statement that moves the balance."""
+
+    granted: int = 0
+    used: int = 0
+    reserved: int = 0
+
+
+NO_FIGURES = Figures()
+FIGURE_COLUMNS = (("granted", "period_granted"), ("used", "period_used"),
+                  ("reserved", "period_reserved"))
+
+
+def _operator_figures(kind: str, amount: int) -> Figures:
+    """Grants, top-ups and positive adjustments are granted; negative adjustments are used."""
+    if kind in (Kind.MONTHLY_GRANT, Kind.TOP_UP) or amount > 0:
+        return Figures(granted=amount)
+    return Figures(used=-amount)
+
+
+def _move(organization_id, delta: int, figures: Figures = NO_FIGURES, *,
+          charged_in: datetime | None = None, late: Figures = NO_FIGURES) -> Movement | None:
     """balance += delta unless that goes below zero; None when it would. One statement: the
-    row lock it takes is held only until the surrounding (short) transaction commits."""
+    row lock it takes is held only until the surrounding (short) transaction commits.
+    The period's figures move by `figures`, or, when `charged_in` (the period of the
+    reservation being finished) is no longer the account's period, by `late`: the statement
+    decides under the row lock, so a rollover cannot slip in between."""
     table = connection.ops.quote_name(CreditAccount._meta.db_table)
+    sets, params = [], []
+    for name, column in FIGURE_COLUMNS:
+        if charged_in is None:
+            sets.append(f"{column} = {column} + %s")
+            params.append(getattr(figures, name))
+        else:
+            sets.append(f"{column} = {column} + CASE WHEN period_start = %s THEN %s ELSE %s END")
+            params += [connection.ops.adapt_datetimefield_value(charged_in),
+                       getattr(figures, name), getattr(late, name)]
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {table} SET balance = balance + %s, updated_at = %s "
+            f"UPDATE {table} SET balance = balance + %s, {', '.join(sets)}, updated_at = %s "
             f"WHERE organization_id = %s AND balance + %s >= 0 "
             f"RETURNING balance, period_start",
-            [delta, connection.ops.adapt_datetimefield_value(timezone.now()),
+            [delta, *params, connection.ops.adapt_datetimefield_value(timezone.now()),
              _db_id(organization_id), delta],
         )
         row = cursor.fetchone()
@@ -125,10 +160,10 @@ def account_open(organization, *, now: datetime | None = None) -> CreditAccount:
                                                period_start=now)
         allowance = subscription.monthly_credits(organization.plan)
         if allowance:
-            movement = _move(organization.pk, allowance)
+            movement = _move(organization.pk, allowance, Figures(granted=allowance))
             _entry(organization.pk, Kind.MONTHLY_GRANT, allowance, movement,
                    memo=f"{organization.plan.slug} plan allowance")
-            account.balance = movement.balance_after
+            account.balance, account.period_granted = movement.balance_after, allowance
     return account
 
 
@@ -161,12 +196,15 @@ def period_rollover(organization, *, now: datetime | None = None) -> bool:
             movement = _move(organization.pk, -account.balance)
             _entry(organization.pk, Kind.EXPIRY, movement.balance_after - account.balance,
                    Movement(movement.balance_after, old_start), memo="unused credits expired")
-        CreditAccount.objects.filter(pk=account.pk).update(period_start=start)
+        # The new period starts with nothing granted, used or reserved (a reservation still
+        # open from the old period counts there; its refund will be granted in this one).
+        CreditAccount.objects.filter(pk=account.pk).update(
+            period_start=start, period_granted=0, period_used=0, period_reserved=0)
         subscription.current_period_start, subscription.current_period_end = start, end
         subscription.save(update_fields=["current_period_start", "current_period_end"])
         plan = Plan.objects.get(pk=organization.plan_id)
         allowance = subscription.monthly_credits(plan)
-        movement = _move(organization.pk, allowance)
+        movement = _move(organization.pk, allowance, Figures(granted=allowance))
         _entry(organization.pk, Kind.MONTHLY_GRANT, allowance, movement,
                memo=f"{plan.slug} plan allowance")
     logger.info("Rolled over %s to the period starting %s", organization.slug, start.isoformat())
@@ -192,7 +230,7 @@ def credits_grant(organization, amount: int, *, kind: str = Kind.TOP_UP, memo: s
         raise ValueError("A top-up must be a positive number of credits.")
     ensure_current_period(organization)
     with transaction.atomic():
-        movement = _move(organization.pk, amount)
+        movement = _move(organization.pk, amount, _operator_figures(kind, amount))
         if movement is None:
             raise NegativeBalance("The adjustment would make the balance negative.")
         return _entry(organization.pk, kind, amount, movement, memo=memo, actor_user=actor_user)
@@ -218,7 +256,7 @@ def _reserve_in_transaction(organization, amount: int, fields: dict) -> Reservat
     """Three statements in one transaction (SQLite, where the writer lock covers the whole
     transaction anyway)."""
     with transaction.atomic():
-        movement = _move(organization.pk, -amount)
+        movement = _move(organization.pk, -amount, Figures(reserved=amount))
         if movement is None:
             raise CreditsExhausted()
         reservation = Reservation.objects.create(
@@ -256,7 +294,7 @@ def _reserve_statement() -> str:
 
     return (
         f"WITH moved AS (UPDATE {account} SET balance = balance - %(amount)s, "
-        f"updated_at = clock_timestamp() "
+        f"period_reserved = period_reserved + %(amount)s, updated_at = clock_timestamp() "
         f"WHERE organization_id = %(org)s AND balance - %(amount)s >= 0 "
         f"RETURNING organization_id, balance, period_start, clock_timestamp() AS at), "
         f"held AS (INSERT INTO {quote(Reservation._meta.db_table)} "
@@ -307,27 +345,35 @@ def _charge_entry(reservation: Reservation) -> LedgerEntry:
 def credits_settle(reservation: Reservation, *, final_cost: int | None = None,
                    message_id=None, session_id=None) -> Reservation:
     """Keep the charge; if the final cost differs, charge (as far as the balance allows) or
-    refund the difference."""
+    refund the difference. The period's figures move from reserved to used in the same
+    statement as any difference (a charge from an earlier period was counted there)."""
+    amount, charged_in = reservation.amount, reservation.period_start
+    kept = Figures(used=amount, reserved=-amount)
     with transaction.atomic():
         _finish(reservation, Reservation.Status.SETTLED, message_id=message_id,
                 session_id=session_id or reservation.session_id)
-        if final_cost is None or final_cost == reservation.amount:
+        if final_cost is None or final_cost == amount:
+            _move(reservation.organization_id, 0, kept, charged_in=charged_in)
             return reservation
         charge = _charge_entry(reservation)
         refs = dict(reservation=reservation, actor_user_id=charge.actor_user_id,
                     actor_api_key_id=charge.actor_api_key_id, session_id=reservation.session_id,
                     message_id=message_id, model=charge.model, domain=charge.domain)
-        difference = final_cost - reservation.amount
+        difference = final_cost - amount
         if difference < 0:
-            movement = _move(reservation.organization_id, -difference)
+            movement = _move(reservation.organization_id, -difference,
+                             Figures(used=amount + difference, reserved=-amount),
+                             charged_in=charged_in, late=Figures(granted=-difference))
             _entry(reservation.organization_id, Kind.REFUND, -difference, movement,
                    memo="final cost below the reservation", **refs)
         else:
             balance = CreditAccount.objects.select_for_update().values_list(
                 "balance", flat=True).get(organization_id=reservation.organization_id)
             extra = min(difference, balance)
+            movement = _move(reservation.organization_id, -extra,
+                             Figures(used=amount + extra, reserved=-amount),
+                             charged_in=charged_in, late=Figures(used=extra))
             if extra:
-                movement = _move(reservation.organization_id, -extra)
                 _entry(reservation.organization_id, Kind.QUERY_CHARGE, -extra, movement,
                        memo="final cost above the reservation", **refs)
     return reservation
@@ -335,11 +381,15 @@ def credits_settle(reservation: Reservation, *, final_cost: int | None = None,
 
 def credits_refund(reservation: Reservation, *, memo: str = "") -> Reservation:
     """Give the whole reservation back (generation failed, stream broke, no grounded answer,
-    or the request died and the sweeper found it)."""
+    or the request died and the sweeper found it). A charge from an earlier period was
+    counted there: its refund is granted in the current one."""
     with transaction.atomic():
         _finish(reservation, Reservation.Status.REFUNDED)
         charge = _charge_entry(reservation)
-        movement = _move(reservation.organization_id, reservation.amount)
+        movement = _move(reservation.organization_id, reservation.amount,
+                         Figures(reserved=-reservation.amount),
+                         charged_in=reservation.period_start,
+                         late=Figures(granted=reservation.amount))
         _entry(reservation.organization_id, Kind.REFUND, reservation.amount, movement,
                reservation=reservation, actor_user_id=charge.actor_user_id,
                actor_api_key_id=charge.actor_api_key_id, session_id=reservation.session_id,
@@ -381,6 +431,6 @@ def plan_change(organization, plan: Plan, *, actor_user=None) -> None:
         else:
             delta = -max(0, account.balance - new_allowance)
         if delta:
-            movement = _move(organization.pk, delta)
+            movement = _move(organization.pk, delta, _operator_figures(Kind.ADJUSTMENT, delta))
             _entry(organization.pk, Kind.ADJUSTMENT, delta, movement, memo=memo,
                    actor_user=actor_user)

@@ -10,12 +10,14 @@ migrations are restored after each test's flush (`serialized_rollback=True`).
 
 from __future__ import annotations
 
+import io
 import queue
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
+from django.core.management import call_command
 from django.db import connection
 from django.db.models import Count, Sum
 from django.utils import timezone
@@ -36,6 +38,16 @@ pytestmark = [
     pytest.mark.postgres,
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
 ]
+
+
+@pytest.fixture(autouse=True)
+def _accounts_agree_with_the_ledger(transactional_db):
+    """After every race: each balance and period figure is what the ledger says
+    (`billing_verify` raises CommandError on any difference)."""
+    yield
+    output = io.StringIO()
+    call_command("billing_verify", stdout=output)
+    assert output.getvalue().strip() == "Every account matches its ledger."
 
 
 # --- Helpers ------------------------------------------------------------------------------------

@@ -38,6 +38,10 @@ def assert_identity(org: Organization) -> dict:
     q = quota(org)
     assert q["credits_granted"] - q["credits_used"] - q["credits_reserved"] == q["credits_remaining"]
     assert q["credits_remaining"] == balance(org) == ledger_sum(org)
+    # The stored period figures are what the period's ledger says.
+    computed = selectors.period_figures_from_ledger(org.pk, q["period_start"])
+    assert computed == {"granted": q["credits_granted"], "used": q["credits_used"],
+                        "reserved": q["credits_reserved"]}
     return q
 
 
