@@ -270,40 +270,49 @@ def _idf(units: list[_Unit]) -> dict[str, float]:
     return {term: math.log(1 + len(units) / count) for term, count in counts.items()}
 
 
+def _embedded_text(unit: _Unit) -> str:
+    """What a unit is embedded as: a list item (or introduction) with its introduction."""
+    key = _list_key(unit)
+    return f"{key} {unit.text}" if key else unit.text
+
+
 def _sentence_cosines(question: str, units: list[_Unit]) -> dict[_Unit, float]:
     """Cosine of each unit of the nearest sections to the question, when embeddings are on
     (vectors are remembered per text, so recurring sentences cost nothing)."""
     if not units or len(units) > MAX_SENTENCES_EMBEDDED or not embeddings.enabled():
         return {}
     try:
-        vectors = embeddings.embed_texts([question, *(_list_key(u) and f"{_list_key(u)} {u.text}"
-                                                      or u.text for u in units)])
+        vectors = embeddings.embed_texts([question, *map(_embedded_text, units)])
     except embeddings.EmbeddingsUnavailable:
         return {}
     return {unit: float(vectors[i + 1] @ vectors[0]) for i, unit in enumerate(units)}
 
 
-def _scores(request: GenerationRequest, units: list[_Unit],
-            weights: dict[str, float] | None = None) -> dict[_Unit, float]:
-    weights = _query_weights(request) if weights is None else weights
-    idf = _idf(units)
+def _meaning(request: GenerationRequest, units: list[_Unit]) -> dict[_Unit, float]:
+    """Overlap points each unit earns for its closeness in meaning to the whole question:
+    its section's (only the sections nearest the question count: cosines of sections on one
+    topic sit close together, and a boost for all of them drowns the words that tell them
+    apart) and, inside those sections, its own. A section that answers in other words
+    ("respond within one month" under "Deadlines" for "how long do we have to reply?") gets
+    its sentences considered. Computed once per answer: every part of the question shares it."""
+    relevance = [dict(source.relevance) for source in request.sources]
+    floor = max((c for r in relevance for c in r.values()), default=1.0) - MEANING_MARGIN
+    near = [u for u in units if relevance[u.source].get(u.heading, -1.0) >= floor]
+    sentences = _sentence_cosines(request.question, near)
+    return {unit: MEANING_WEIGHT * max(0.0, relevance[unit.source].get(unit.heading, 0.0) - floor)
+            + SENTENCE_WEIGHT * max(0.0, sentences.get(unit, 0.0) - SENTENCE_FLOOR)
+            for unit in units}
+
+
+def _scores(request: GenerationRequest, units: list[_Unit], weights: dict[str, float],
+            idf: dict[str, float], meaning: dict[_Unit, float]) -> dict[_Unit, float]:
     quantity_question = bool(_QUANTITY_QUESTION.search(request.question))
     list_question = bool(_LIST_QUESTION.search(request.question))
     compliance = request.mode != "advisory"
     count = max(1, len(request.sources))
     heading_terms: dict[tuple[int, str | None], frozenset[str]] = {}
-    relevance = [dict(source.relevance) for source in request.sources]
-    # Only the sections nearest in meaning count: cosines of sections on the same topic sit
-    # close together, and a boost for all of them drowns the words that tell them apart.
-    floor = max((c for r in relevance for c in r.values()), default=1.0) - MEANING_MARGIN
-    near = [u for u in units if relevance[u.source].get(u.heading, -1.0) >= floor]
-    sentence_meaning = _sentence_cosines(request.question, near)
     scores: dict[_Unit, float] = {}
     for unit in units:
-        # How close the unit's section is in meaning to the question (embeddings): a section
-        # that answers in other words ("respond within one month" under "Deadlines" for
-        # "how long do we have to reply?") still gets its sentences considered.
-        meaning = max(0.0, relevance[unit.source].get(unit.heading, 0.0) - floor)
         own = sum(w * idf.get(t, 0.0) for t, w in weights.items() if t in unit.terms)
         borrowed = sum(
             w * idf.get(t, 0.0)
@@ -314,8 +323,7 @@ def _scores(request: GenerationRequest, units: list[_Unit],
         if key not in heading_terms:
             source = request.sources[unit.source]
             heading_terms[key] = frozenset(terms(f"{unit.heading or source.section}"))
-        overlap = (own + 0.5 * borrowed + MEANING_WEIGHT * meaning
-                   + SENTENCE_WEIGHT * max(0.0, sentence_meaning.get(unit, 0.0) - SENTENCE_FLOOR))
+        overlap = own + 0.5 * borrowed + meaning[unit]
         if overlap <= 0:
             scores[unit] = 0.0
             continue
@@ -352,8 +360,8 @@ def question_parts(question: str) -> list[str]:
     return parts if len(parts) > 1 else [question]
 
 
-def _part_leaders(request: GenerationRequest, units: list[_Unit],
-                  scores: dict[_Unit, float]) -> list[_Unit]:
+def _part_leaders(request: GenerationRequest, units: list[_Unit], scores: dict[_Unit, float],
+                  idf: dict[str, float], meaning: dict[_Unit, float]) -> list[_Unit]:
     """For a several-part question, the unit answering each part best (parts scored on their
     own words, ties broken by the whole question's score)."""
     parts = question_parts(request.question)
@@ -362,7 +370,7 @@ def _part_leaders(request: GenerationRequest, units: list[_Unit],
     leaders: list[_Unit] = []
     for part in parts:
         weights = {term: 1.0 for term in terms(part)}
-        part_scores = _scores(request, units, weights)
+        part_scores = _scores(request, units, weights, idf, meaning)
         best = max(units, key=lambda u: (part_scores[u], scores[u], -u.source, -u.position))
         if part_scores[best] > 0 and best not in leaders:
             leaders.append(best)
@@ -595,8 +603,10 @@ def compose(request: GenerationRequest) -> str:
     ]
     if not units:
         return NO_SOURCES_TEXT
-    scores = _scores(request, units)
-    chosen = _select(units, scores, _BUDGETS[mode], _part_leaders(request, units, scores))
+    idf, meaning = _idf(units), _meaning(request, units)
+    scores = _scores(request, units, _query_weights(request), idf, meaning)
+    chosen = _select(units, scores, _BUDGETS[mode],
+                     _part_leaders(request, units, scores, idf, meaning))
     matched = bool(chosen)
     if not matched:
         chosen = _fallback(units)
