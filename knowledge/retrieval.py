@@ -334,7 +334,7 @@ def widen(passages: list[Passage], *, words: int | None = None, question=None,
             taken.update(chunk.pk for chunk in chunks)
             labelled = _labelled(chunks, passage.chunk)
             widened.append(replace(passage, context=_joined(labelled),
-                                   relevance=_relevance(labelled, passage.chunk, question)))
+                                   relevance=_relevance(labelled, question)))
     return widened
 
 
@@ -404,11 +404,10 @@ def _name(chunk: Chunk) -> str:
     return chunk.section or chunk.heading_path.rsplit(" › ", 1)[-1]
 
 
-def _relevance(labelled: list[tuple[Chunk, str]], hit: Chunk,
-               question) -> tuple[tuple[str, float], ...]:
+def _relevance(labelled: list[tuple[Chunk, str]], question) -> tuple[tuple[str, float], ...]:
     best: dict[str, float] = {}
     for chunk, label in labelled:
-        cosine = _cosine(hit if chunk.pk == hit.pk else chunk, question)
+        cosine = _cosine(chunk, question)
         if cosine is not None:
             best[label] = max(cosine, best.get(label, -1.0))
     return tuple(best.items())
