@@ -7,7 +7,8 @@ makes the service useful out of the box and keeps tests offline. The answer is M
 * per source (in retrieval order) and per section inside it (a source is widened to its
   neighbouring sections), a bold heading with its title and section, then the sentences most
   relevant to the question in their original order, each followed by the source's `[n]`
-  marker; a list comes whole with its lead-in, a short section whole;
+  marker; a list comes whole with its lead-in, a short section whole, and the section of
+  the best sentence whole up to 180 words;
 * in `advisory` mode, a closing "**What to do**" list of instructions and obligations drawn
   from the sources, each with its marker.
 
@@ -92,6 +93,9 @@ SECTION_BONUS = 0.25  # per question term found in the heading a sentence sits u
 QUANTITY_BONUS = 0.5
 OBLIGATION_BONUS = 0.2  # compliance mode only: the rule itself beats its background
 HISTORY_WEIGHT = 0.5  # terms carried over from the previous question count for less
+# A question's words that its source's title also has ("... in a written information security
+# program?") say which document, not which section; they count for less inside that source.
+TITLE_WEIGHT = 0.75
 FOLLOW_UP_TERMS = 3  # a question with fewer content terms than this is a follow-up
 
 SHORT_INTRO_WORDS = 4
@@ -100,6 +104,7 @@ WHOLE_SECTION_WORDS = 90
 MAX_STEPS = 5
 MIN_STEP_WORDS = 5
 FALLBACK_SENTENCES = 2
+LEAD_SECTION_WORDS = 180  # the best sentence's section is quoted whole up to this length
 
 
 @dataclass(frozen=True)
@@ -313,9 +318,14 @@ def _scores(request: GenerationRequest, units: list[_Unit], weights: dict[str, f
     heading_terms: dict[tuple[int, str | None], frozenset[str]] = {}
     scores: dict[_Unit, float] = {}
     for unit in units:
-        own = sum(w * idf.get(t, 0.0) for t, w in weights.items() if t in unit.terms)
+        source_key = (unit.source, None)
+        if source_key not in heading_terms:
+            heading_terms[source_key] = frozenset(terms(request.sources[unit.source].title))
+        title = heading_terms[source_key]
+        own = sum(w * idf.get(t, 0.0) * (TITLE_WEIGHT if t in title else 1.0)
+                  for t, w in weights.items() if t in unit.terms)
         borrowed = sum(
-            w * idf.get(t, 0.0)
+            w * idf.get(t, 0.0) * (TITLE_WEIGHT if t in title else 1.0)
             for t, w in weights.items()
             if t in unit.intro_terms and t not in unit.terms
         )
@@ -330,9 +340,6 @@ def _scores(request: GenerationRequest, units: list[_Unit], weights: dict[str, f
         # Long sentences match more words by sheer length; damp that gently.
         score = overlap / (1 + max(0, unit.words - 25) / 50)
         score += RANK_BONUS * (1 - unit.source / count)
-        source_key = (unit.source, None)
-        if source_key not in heading_terms:
-            heading_terms[source_key] = frozenset(terms(request.sources[unit.source].title))
         named = (heading_terms[key] | heading_terms[source_key]) & weights.keys()
         score += min(3, len(named)) * SECTION_BONUS
         if quantity_question and _QUANTITY.search(unit.text):
@@ -391,13 +398,26 @@ def _whole_list(unit: _Unit, units: list[_Unit]) -> list[_Unit]:
 
 
 
+def _lead_section(units: list[_Unit], scores: dict[_Unit, float]) -> list[_Unit]:
+    """The whole section of the best-scoring sentence, when it is short enough to quote: the
+    sentences around the one that matched the question's words usually complete it (the list
+    of acceptable methods after "obtain verifiable parental consent"), and a relative score
+    floor would drop them for using other words."""
+    top = max(units, key=lambda u: (scores[u], -u.source, -u.position))
+    if scores[top] <= 0:
+        return []
+    section = [u for u in units if (u.source, u.heading) == (top.source, top.heading)]
+    return section if sum(u.words for u in section) <= LEAD_SECTION_WORDS else []
+
+
 def _select(units: list[_Unit], scores: dict[_Unit, float], budget: _Budget,
-            leaders: list[_Unit] = ()) -> list[_Unit]:
+            leaders: list[_Unit] = (), lead: list[_Unit] = ()) -> list[_Unit]:
     """The best sentences within the budget, after the best answer to each part of the
     question; overlapping chunks repeat sentences, so a sentence already chosen from another
     source is skipped. A chosen list item or introduction ("refresh it within 90 days of any
     of the following triggers:") brings the whole list: its items are the substance, and a
-    list cut short misleads. A list counts as one sentence."""
+    list cut short misleads. A list counts as one sentence. `lead`, the section of the best
+    sentence when it is short, comes first and whole (it counts as one sentence too)."""
     ranked = sorted(
         (unit for unit in units if scores[unit] > 0),
         key=lambda unit: (-scores[unit], unit.source, unit.position),
@@ -411,15 +431,21 @@ def _select(units: list[_Unit], scores: dict[_Unit, float], budget: _Budget,
     words = 0
     lists: set[tuple[int, str]] = set()
     whole: set[tuple[int, str]] = set()
-    for forced, unit in [*((True, u) for u in leaders), *((False, u) for u in ranked)]:
+    candidates = [
+        *((True, u, None) for u in leaders),
+        *((True, lead[0], lead) for _ in lead[:1]),  # after each part's best answer
+        *((False, u, None) for u in ranked),
+    ]
+    for forced, unit, section in candidates:
         if not forced and (scores[unit] < floor
                            or sum(per_source.values()) >= budget.sentences):
             break
         key = _list_key(unit)
-        if ((key is not None and (unit.source, key) in lists) or _normal(unit.text) in seen
+        if (section is None and ((key is not None and (unit.source, key) in lists)
+                                 or _normal(unit.text) in seen)
                 or (unit.source, unit.heading) in whole):
             continue
-        batch = _short_section(unit, units) or _whole_list(unit, units)
+        batch = section or _short_section(unit, units) or _whole_list(unit, units)
         size = sum(member.words for member in batch)
         if chosen and words + size > budget.words:
             continue  # the length budget binds every part, leaders included
@@ -606,7 +632,8 @@ def compose(request: GenerationRequest) -> str:
     idf, meaning = _idf(units), _meaning(request, units)
     scores = _scores(request, units, _query_weights(request), idf, meaning)
     chosen = _select(units, scores, _BUDGETS[mode],
-                     _part_leaders(request, units, scores, idf, meaning))
+                     _part_leaders(request, units, scores, idf, meaning),
+                     _lead_section(units, scores))
     matched = bool(chosen)
     if not matched:
         chosen = _fallback(units)
