@@ -96,6 +96,10 @@ HISTORY_WEIGHT = 0.5  # terms carried over from the previous question count for 
 # A question's words that its source's title also has ("... in a written information security
 # program?") say which document, not which section; they count for less inside that source.
 TITLE_WEIGHT = 0.75
+# A list is worth more than its best item: each item of a list counts for this share of the
+# scores of the list's other items, so a list that answers item by item ("the controls
+# are: ...") outranks a list with one item that shares a word with the question.
+LIST_SUM = 0.15
 FOLLOW_UP_TERMS = 3  # a question with fewer content terms than this is a follow-up
 
 SHORT_INTRO_WORDS = 4
@@ -418,6 +422,13 @@ def _select(units: list[_Unit], scores: dict[_Unit, float], budget: _Budget,
     of the following triggers:") brings the whole list: its items are the substance, and a
     list cut short misleads. A list counts as one sentence. `lead`, the section of the best
     sentence when it is short, comes first and whole (it counts as one sentence too)."""
+    totals: Counter[tuple[int, str]] = Counter()
+    for unit in units:
+        if _list_key(unit) is not None:
+            totals[(unit.source, _list_key(unit))] += scores[unit]
+    scores = {unit: score + LIST_SUM * (totals[(unit.source, _list_key(unit))] - score)
+              if score > 0 and _list_key(unit) is not None else score
+              for unit, score in scores.items()}
     ranked = sorted(
         (unit for unit in units if scores[unit] > 0),
         key=lambda unit: (-scores[unit], unit.source, unit.position),
