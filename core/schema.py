@@ -607,7 +607,21 @@ def _inline_nullable_refs(result: dict) -> None:
     inline, with `nullable: true` beside its `type`."""
     schemas = result["components"]["schemas"]
 
+    def enum_choice(node: dict) -> dict:
+        """drf-spectacular writes a nullable choice as `oneOf` the choices, `BlankEnum` and
+        `NullEnum` with a type-less `nullable`: one inline enum says the same with a type."""
+        targets = [schemas[_component_name(part["$ref"])] for part in node["oneOf"]]
+        values = [value for target in targets for value in target["enum"]]
+        types = {target["type"] for target in targets if "type" in target}
+        meta = {key: value for key, value in node.items() if key != "oneOf"}
+        return {"type": types.pop(), "enum": [*dict.fromkeys(values)], **meta}
+
     def visit(node: dict) -> dict:
+        choices = node.get("oneOf")
+        if (node.get("nullable") and "type" not in node and isinstance(choices, list)
+                and all("$ref" in part and "enum" in schemas[_component_name(part["$ref"])]
+                        for part in choices)):
+            return enum_choice(node)
         parts = node.get("allOf")
         if not (node.get("nullable") and isinstance(parts, list) and len(parts) == 1
                 and "$ref" in parts[0]):
@@ -641,25 +655,10 @@ def _request_components(result: dict) -> set[str]:
     """The components a request body uses, directly or through other components."""
     schemas = result["components"]["schemas"]
     found: set[str] = set()
-
-    def refs(node: Any) -> None:
-        if isinstance(node, dict):
-            ref = node.get("$ref")
-            if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
-                name = _component_name(ref)
-                if name not in found:
-                    found.add(name)
-                    refs(schemas[name])
-            for value in node.values():
-                refs(value)
-        elif isinstance(node, list):
-            for item in node:
-                refs(item)
-
     for item in result["paths"].values():
         for operation in item.values():
             if isinstance(operation, dict):
-                refs(operation.get("requestBody"))
+                _references(operation.get("requestBody"), schemas, found)
     return found
 
 
@@ -681,8 +680,35 @@ def _defaults_in_descriptions(result: dict) -> None:
                                                f"{note}".strip()
 
 
+def _references(node: Any, schemas: dict, found: set[str]) -> set[str]:
+    """The components `node` uses, directly or through other components."""
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+            name = _component_name(ref)
+            if name not in found:
+                found.add(name)
+                _references(schemas[name], schemas, found)
+        for value in node.values():
+            _references(value, schemas, found)
+    elif isinstance(node, list):
+        for item in node:
+            _references(item, schemas, found)
+    return found
+
+
+def _drop_unused_components(result: dict) -> None:
+    """Choices written inline leave their enum components unused: generators would still
+    make a type of each."""
+    schemas = result["components"]["schemas"]
+    used = _references(result["paths"], schemas, set())
+    result["components"]["schemas"] = {name: schema for name, schema in schemas.items()
+                                       if name in used}
+
+
 def postprocess_for_generators(result: dict, generator, request, public) -> dict:
     """Runs after drf-spectacular's own hooks (settings.SPECTACULAR_SETTINGS)."""
     _inline_nullable_refs(result)
     _defaults_in_descriptions(result)
+    _drop_unused_components(result)
     return result
