@@ -224,7 +224,7 @@ class NdjsonStream:
         self.event, self.request, self.description = event, request, description
         self.examples = examples
 
-    def build(self, auto_schema: "AutoSchema") -> dict:
+    def build(self, auto_schema: AutoSchema) -> dict:
         return {"request": self.request, "contentType": "application/x-ndjson",
                 "description": self.description,
                 "event": auto_schema.resolve_serializer(self.event, "response").ref,
@@ -255,7 +255,6 @@ class AutoSchema(openapi.AutoSchema):
         if required:
             schema["required"] = sorted(required)
         return schema
-
 
     def get_auth(self):
         if not self.view.get_authenticators():

@@ -14,6 +14,7 @@ import pytest
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
+from core.models import User
 from organizations.management.commands.egret_demo import DEMO_EMAIL, DEMO_SLUG
 from organizations.models import ApiKey
 from tests.conftest import access_token
@@ -48,10 +49,8 @@ def test_request_examples_get_their_documented_status_on_the_demo_data(db):
     anonymous = APIClient()
     document = anonymous.get("/v1/schema/").json()
     demo = APIClient()
-    from core.models import User
-
-    demo.credentials(HTTP_AUTHORIZATION=f"Bearer {access_token(User.objects.get(email=DEMO_EMAIL))}",
-                     HTTP_X_ORGANIZATION=DEMO_SLUG)
+    token = access_token(User.objects.get(email=DEMO_EMAIL))
+    demo.credentials(HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_X_ORGANIZATION=DEMO_SLUG)
     known = {"slug": DEMO_SLUG,
              "key_id": str(ApiKey.objects.get(organization__slug=DEMO_SLUG,
                                               revoked_at__isnull=True).pk)}
