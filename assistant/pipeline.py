@@ -323,6 +323,8 @@ class Answering:
                "input_tokens": result["input_tokens"], "output_tokens": result["output_tokens"],
                "cost_usd": result["cost_usd"], "credits_used": result["credits_used"],
                "model": result["model"], "total_latency_ms": result["total_latency_ms"],
+               "retrieval_ms": result["retrieval_ms"], "generation_ms": result["generation_ms"],
+               # The names the public Egret API gives these two in this event (API.md 7).
                "retrieval_latency_ms": result["retrieval_ms"],
                "generation_latency_ms": result["generation_ms"], "full_text": full_text,
                "sources": result["sources"], "suggestions": result["suggestions"]}

@@ -16,7 +16,7 @@ from billing.idempotency import HEADER as IDEMPOTENCY_HEADER
 from billing.idempotency import REPLAY_HEADER
 from billing.services import CREDITS_EXHAUSTED
 from core.errors import SERVER_ERROR_DETAIL
-from core.schema import errors, uuid_path
+from core.schema import NdjsonStream, errors, uuid_path
 
 QUERY = ["Query"]
 SESSIONS = ["Sessions"]
@@ -71,8 +71,12 @@ class DoneEventSerializer(serializers.Serializer):
     credits_used = serializers.IntegerField()
     model = serializers.CharField()
     total_latency_ms = serializers.IntegerField()
-    retrieval_latency_ms = serializers.IntegerField()
-    generation_latency_ms = serializers.IntegerField()
+    retrieval_ms = serializers.IntegerField(help_text="As in the JSON answer.")
+    generation_ms = serializers.IntegerField(help_text="As in the JSON answer.")
+    retrieval_latency_ms = serializers.IntegerField(
+        help_text="Alias of `retrieval_ms` (the public Egret API's name in this event).")
+    generation_latency_ms = serializers.IntegerField(
+        help_text="Alias of `generation_ms` (the public Egret API's name in this event).")
     full_text = serializers.CharField(help_text="The whole answer (the deltas joined).")
     sources = SourceSerializer(many=True)
     suggestions = serializers.ListField(child=serializers.CharField())
@@ -103,18 +107,20 @@ SESSION_ID = "6e0f3b1a-2c4d-4e5f-8a9b-0c1d2e3f4a5b"
 MESSAGE_ID = "9a8b7c6d-5e4f-4a3b-2c1d-0e9f8a7b6c5d"
 SOURCE = {"id": 4711, "document_id": "5f1d2c3b-4a5e-4f6a-8b7c-9d0e1f2a3b4c",
           "uri": "egret://documents/5f1d2c3b-4a5e-4f6a-8b7c-9d0e1f2a3b4c#chunk-12",
-          "filename": "aml-guidance.pdf", "title": "AML guidance for payment firms",
-          "section": "4.2 Enhanced due diligence", "page": 9,
-          "excerpt": "Firms must apply enhanced due diligence to business relationships with "
-                     "politically exposed persons…",
+          "filename": "breach-notification.md", "title": "Personal Data Breach Notification",
+          "section": "Personal Data Breach Notification › Notifying the Supervisory Authority",
+          "page": None,
+          "excerpt": "Notify the competent supervisory authority without undue delay and, "
+                     "where feasible, within 72 hours of becoming aware of the breach…",
           "score": 0.87, "download_url": "/v1/documents/5f1d2c3b-4a5e-4f6a-8b7c-9d0e1f2a3b4c/"
                                          "download/", "scope": "public"}
-ANSWER_TEXT = ("Apply enhanced due diligence to every politically exposed person, their family "
-               "members and close associates [1].")
-SUGGESTIONS = ["How long must due diligence records be kept?"]
-SESSION = {"session_id": SESSION_ID, "title": "When is enhanced due diligence required?",
-           "domain_slug": "financial-services", "domain_name": "Financial services",
-           "category_code": "aml", "category_name": "Anti-money laundering",
+ANSWER_TEXT = ("Notify the supervisory authority without undue delay and, where feasible, "
+               "within 72 hours of becoming aware of the breach [1].")
+SUGGESTIONS = ["When must the affected individuals be told?"]
+QUESTION = "How quickly must a personal data breach be notified?"
+SESSION = {"session_id": SESSION_ID, "title": QUESTION,
+           "domain_slug": "privacy", "domain_name": "Privacy",
+           "category_code": "eu", "category_name": "European Union",
            "created_at": "2026-03-25T22:35:05Z", "last_activity_at": "2026-03-25T22:35:07Z",
            "message_count": 2}
 ASSISTANT_MESSAGE = {"id": MESSAGE_ID, "session_id": SESSION_ID, "sender": "assistant",
@@ -137,6 +143,28 @@ model_list = extend_schema(
     responses={200: AIModelSerializer(many=True)},
 )
 
+QUERY_STREAM = NdjsonStream(
+    STREAM_EVENT, request='`"stream": true` in the body',
+    description="200 with `Content-Type: application/x-ndjson`: one `QueryStreamEvent` per line, "
+                "in this order: one `sources` event (before generation), one or more "
+                "`text_delta` events, then `done`; or, when generation fails after the stream "
+                "started, an `error` event last (the credits are refunded). `done` carries "
+                "`retrieval_ms` and `generation_ms` as the JSON answer does, and the same "
+                "values as `retrieval_latency_ms` and `generation_latency_ms`.",
+    examples={
+        "sources": {"type": "sources", "sources": [SOURCE], "retrieval_ms": 12,
+                    "chunks_retrieved": 5, "insufficient_context": False, "mode": "compliance",
+                    "session_id": SESSION_ID},
+        "text_delta": {"type": "text_delta", "text": "Notify the supervisory authority "},
+        "done": {"type": "done", "message_id": MESSAGE_ID, "input_tokens": 812,
+                 "output_tokens": 64, "cost_usd": 0.0, "credits_used": 1,
+                 "model": "extractive", "total_latency_ms": 21, "retrieval_ms": 12,
+                 "generation_ms": 3, "retrieval_latency_ms": 12, "generation_latency_ms": 3,
+                 "full_text": ANSWER_TEXT, "sources": [SOURCE], "suggestions": SUGGESTIONS},
+        "error": {"type": "error", "detail": SERVER_ERROR_DETAIL,
+                  "request_id": "5b0e5e0c4f0a4d7e9a3f2c1b8d6e4a20"},
+    })
+
 query = extend_schema(
     operation_id="query_create", tags=QUERY, summary="Ask a question",
     description=(
@@ -144,11 +172,12 @@ query = extend_schema(
         "sources. Credits are reserved before retrieval, kept when an answer is delivered and "
         "refunded when generation fails, the stream breaks or the answer has "
         "`insufficient_context: true`.\n\n"
-        "With `\"stream\": true` the response is `application/x-ndjson`: one JSON object per "
-        "line, flushed as produced: one `sources` event (before generation), one or more "
-        "`text_delta` events, then `done`. A failure after the stream started ends it with an "
-        "`error` event (credits refunded). Errors found before the stream starts are ordinary "
-        "JSON errors.\n\n"
+        "With `\"stream\": true` the answer comes as an NDJSON stream instead "
+        "(`application/x-ndjson`, one JSON event per line, flushed as produced): described in "
+        "this operation's `x-egret-stream` extension, its events are the `QueryStreamEvent` "
+        "component. The 200 below is the JSON answer. A failure after the stream started ends "
+        "it with an `error` event (credits refunded). Errors found before the stream starts "
+        "are ordinary JSON errors.\n\n"
         "With an `Idempotency-Key` header, the first response for the key is kept 24 hours; "
         "a retry with the same body gets it again (header `Idempotent-Replayed: true`) and is "
         "not charged again.\n\n"
@@ -164,43 +193,23 @@ query = extend_schema(
                          description="Present on a replayed Idempotency-Key response."),
     ],
     examples=[
-        OpenApiExample("Question", {"query": "When is enhanced due diligence required?",
-                                    "domain": "financial-services", "category": "aml",
+        OpenApiExample("Question", {"query": QUESTION, "domain": "privacy", "category": "eu",
                                     "mode": "compliance"}, request_only=True),
-        OpenApiExample("Streamed follow-up", {
-            "query": "How long must the records be kept?", "domain": "financial-services",
-            "category": "aml", "mode": "auto", "stream": True, "session_id": SESSION_ID,
-            "knowledge_scope": "all", "max_sources": 5}, request_only=True),
+        OpenApiExample("All options", {
+            "query": "When must the affected individuals be told?", "domain": "privacy",
+            "category": "eu", "mode": "auto", "model": "extractive", "stream": False,
+            "knowledge_scope": "public", "max_sources": 3}, request_only=True),
     ],
+    extensions={"x-egret-stream": QUERY_STREAM},
     responses={
-        (200, "application/json"): OpenApiResponse(
-            QueryAnswerSerializer, "`stream` false or absent: the answer, as JSON. `stream: "
-                                   "true`: `application/x-ndjson`, one `QueryStreamEvent` per "
-                                   "line.",
+        200: OpenApiResponse(
+            QueryAnswerSerializer, "The answer (`stream` false or absent).",
             [OpenApiExample("Answer", {
                 "session_id": SESSION_ID, "message_id": MESSAGE_ID, "response": ANSWER_TEXT,
                 "sources": [SOURCE], "suggestions": SUGGESTIONS, "mode": "compliance",
                 "model": "extractive", "insufficient_context": False, "credits_used": 1,
                 "input_tokens": 812, "output_tokens": 64, "cost_usd": 0.0,
                 "retrieval_ms": 12, "generation_ms": 3, "total_latency_ms": 21})]),
-        (200, "application/x-ndjson"): OpenApiResponse(
-            STREAM_EVENT, "`stream: true`: each line is one of these events.",
-            [OpenApiExample("sources", {
-                "type": "sources", "sources": [SOURCE], "retrieval_ms": 12,
-                "chunks_retrieved": 5, "insufficient_context": False, "mode": "compliance",
-                "session_id": SESSION_ID}, summary="First line"),
-             OpenApiExample("text_delta", {"type": "text_delta",
-                                           "text": "Apply enhanced due diligence "},
-                            summary="Then one or more"),
-             OpenApiExample("done", {
-                 "type": "done", "message_id": MESSAGE_ID, "input_tokens": 812,
-                 "output_tokens": 64, "cost_usd": 0.0, "credits_used": 1,
-                 "model": "extractive", "total_latency_ms": 21, "retrieval_latency_ms": 12,
-                 "generation_latency_ms": 3, "full_text": ANSWER_TEXT, "sources": [SOURCE],
-                 "suggestions": SUGGESTIONS}, summary="Last line"),
-             OpenApiExample("error", {"type": "error", "detail": SERVER_ERROR_DETAIL,
-                                      "request_id": "5b0e5e0c4f0a4d7e9a3f2c1b8d6e4a20"},
-                            summary="Last line when generation failed")]),
         **errors(400, "query field is required.", 'mode: "fast" is not a valid choice.',
                  'model: unknown model "gpt-9". See GET /v1/models/.',
                  "This Idempotency-Key was already used with a different request. Use a new "
@@ -277,8 +286,8 @@ session_export = extend_schema(
     responses={
         (200, "text/markdown"): OpenApiResponse(
             OpenApiTypes.STR, "`format=markdown`.",
-            [OpenApiExample("Markdown", "# When is enhanced due diligence required?\n\n"
-                                        "*Financial services · Anti-money laundering · "
+            [OpenApiExample("Markdown", f"# {QUESTION}\n\n"
+                                        "*Privacy · European Union · "
                                         "exported 2026-03-26 08:00 UTC · 2 messages*\n\n"
                                         "## Question (2026-03-25 22:35 UTC)\n\n...")]),
         (200, "application/json"): OpenApiResponse(

@@ -117,7 +117,7 @@ ledger = extend_schema(
                      "reservation_id": "c4a1e2b3-5d6f-4a7b-8c9d-0e1f2a3b4c5d",
                      "session_id": "6e0f3b1a-2c4d-4e5f-8a9b-0c1d2e3f4a5b",
                      "message_id": "9a8b7c6d-5e4f-4a3b-2c1d-0e9f8a7b6c5d",
-                     "model": "extractive", "domain": "financial-services",
+                     "model": "extractive", "domain": "privacy",
                      "idempotency_key": None, "memo": ""}]}, response_only=True)],
     responses={200: paginated("PaginatedLedgerEntryList", LedgerEntrySerializer(many=True)),
                **errors(403, "Only owners and admins can read the ledger."),

@@ -11,6 +11,8 @@ a request is handled.
 
 from __future__ import annotations
 
+import copy
+import json
 import re
 from typing import Any
 
@@ -211,11 +213,48 @@ def _shared_500() -> dict[int, OpenApiResponse]:
                         "request_id": "5b0e5e0c4f0a4d7e9a3f2c1b8d6e4a20"})
 
 
+class NdjsonStream:
+    """An `x-egret-stream` operation extension: what the operation answers, line by line, when
+    the request asks for a stream. A stream is not a second media type of the same 200 (typed
+    clients would get a union they cannot parse as either); generated clients keep the JSON
+    answer, and the events get components of their own for code that reads the lines."""
+
+    def __init__(self, event: Any, *, request: str, description: str,
+                 examples: dict[str, dict]) -> None:
+        self.event, self.request, self.description = event, request, description
+        self.examples = examples
+
+    def build(self, auto_schema: AutoSchema) -> dict:
+        return {"request": self.request, "contentType": "application/x-ndjson",
+                "description": self.description,
+                "event": auto_schema.resolve_serializer(self.event, "response").ref,
+                "examples": {name: {"value": value} for name, value in self.examples.items()}}
+
+
 class AutoSchema(openapi.AutoSchema):
     """drf-spectacular's AutoSchema, plus what follows from how a view is built: the 401s of
     views that need credentials, the 403/404 and `X-Organization` header of views that act in
     an organization, the 429 of throttled views and the 500 every view can give. Views
-    declare the rest (their 2xx bodies and their own errors) with @extend_schema."""
+    declare the rest (their 2xx bodies and their own errors) with @extend_schema.
+
+    In responses every field a serializer outputs is required (a serializer always writes
+    all its fields, whatever their model defaults): only a field declared with
+    `required=False` and no default may be left out of a body (the error body's extras, a
+    ledger actor's person- or key-only keys)."""
+
+    def _map_basic_serializer(self, serializer, direction):
+        schema = super()._map_basic_serializer(serializer, direction)
+        if direction != "response":
+            return schema
+        serializer = openapi.force_instance(serializer)
+        declared = type(serializer)._declared_fields
+        required = [name for name, field in serializer.fields.items()
+                    if name in schema.get("properties", {})
+                    and not (name in declared and not field.required and not field.read_only
+                             and field.default is serializers.empty)]
+        if required:
+            schema["required"] = sorted(required)
+        return schema
 
     def get_auth(self):
         if not self.view.get_authenticators():
@@ -275,6 +314,9 @@ class AutoSchema(openapi.AutoSchema):
             else:
                 _merge_response(declared, built)
         operation["responses"] = dict(sorted(responses.items()))
+        for name, value in operation.items():
+            if isinstance(value, NdjsonStream):
+                operation[name] = value.build(self)
         return operation
 
 
@@ -446,8 +488,9 @@ login = extend_schema(
                 "minutes lock the account for 15 minutes, even with the right password "
                 "(429 `locked_out`).",
     request=LoginSerializer,
-    examples=[OpenApiExample("Credentials", {"email": "ada@example.com",
-                                             "password": "correct-horse-battery-42"},
+    examples=[OpenApiExample("Demo user", {"email": "demo@egret.local",
+                                           "password": "egret-demo-password"},
+                             summary="The demo user that `manage.py egret_demo` creates",
                              request_only=True)],
     responses={200: TOKENS, **errors(400, "email field is required."),
                **errors(401, "No active account found with the given credentials",
@@ -462,12 +505,12 @@ register = extend_schema(
     description="Creates a person's account; then log in. Django's password validators "
                 "apply. Off when the server sets `EGRET_ALLOW_SIGNUP=0` (403).",
     request=RegisterSerializer,
-    examples=[OpenApiExample("New account", {"email": "ada@example.com",
+    examples=[OpenApiExample("New account", {"email": "grace@example.com",
                                              "password": "correct-horse-battery-42",
-                                             "name": "Ada Lovelace"}, request_only=True),
+                                             "name": "Grace Hopper"}, request_only=True),
               OpenApiExample("Created", {"id": "0f8c2a4e-6b1d-4c3e-9a57-2d6e8b1f4c90",
-                                         "email": "ada@example.com",
-                                         "name": "Ada Lovelace"}, response_only=True)],
+                                         "email": "grace@example.com",
+                                         "name": "Grace Hopper"}, response_only=True)],
     responses={201: UserSerializer,
                **errors(400, "email: a user with this email already exists.",
                         "password: This password is too common."),
@@ -540,3 +583,131 @@ schema_document = extend_schema(
                (200, "application/vnd.oai.openapi"): OpenApiTypes.OBJECT,
                (200, "application/yaml"): OpenApiTypes.OBJECT},
 )
+
+
+# --- Post-processing: a document code generators and strict 3.0 validators take as it is ------
+def _walk(node: Any, visit) -> Any:
+    """`visit` every dict of a JSON tree, children first; it returns the node to keep."""
+    if isinstance(node, dict):
+        return visit({key: _walk(value, visit) for key, value in node.items()})
+    if isinstance(node, list):
+        return [_walk(item, visit) for item in node]
+    return node
+
+
+def _component_name(ref: str) -> str:
+    return ref.rsplit("/", 1)[1]
+
+
+def _inline_nullable_refs(result: dict) -> None:
+    """`{"allOf": [{"$ref": X}], "nullable": true}` has no `type`, so strict OpenAPI 3.0
+    validators never let null through it (`nullable` only widens a `type` written beside it),
+    and `allOf` cannot widen what X allows. A nullable reference is written as X's own schema,
+    inline, with `nullable: true` beside its `type`."""
+    schemas = result["components"]["schemas"]
+
+    def enum_choice(node: dict) -> dict:
+        """drf-spectacular writes a nullable choice as `oneOf` the choices, `BlankEnum` and
+        `NullEnum` with a type-less `nullable`: one inline enum says the same with a type."""
+        targets = [schemas[_component_name(part["$ref"])] for part in node["oneOf"]]
+        values = [value for target in targets for value in target["enum"]]
+        types = {target["type"] for target in targets if "type" in target}
+        meta = {key: value for key, value in node.items() if key != "oneOf"}
+        return {"type": types.pop(), "enum": [*dict.fromkeys(values)], **meta}
+
+    def visit(node: dict) -> dict:
+        choices = node.get("oneOf")
+        if (node.get("nullable") and "type" not in node and isinstance(choices, list)
+                and all("$ref" in part and "enum" in schemas[_component_name(part["$ref"])]
+                        for part in choices)):
+            return enum_choice(node)
+        parts = node.get("allOf")
+        if not (node.get("nullable") and isinstance(parts, list) and len(parts) == 1
+                and "$ref" in parts[0]):
+            return node
+        target = copy.deepcopy(schemas[_component_name(parts[0]["$ref"])])
+        meta = {key: value for key, value in node.items() if key != "allOf"}
+        if "enum" in target and None not in target["enum"]:
+            target["enum"].append(None)
+        return {**target, **meta}
+
+    result["paths"] = _walk(result["paths"], visit)
+    result["components"]["schemas"] = {name: _walk(schema, visit)
+                                       for name, schema in schemas.items()}
+
+
+def _without_default(schema: dict) -> dict:
+    """A `default` makes generators type the field as always present in what the client
+    sends (openapi-typescript), so the minimal body would not compile: the default is said in
+    the description instead (the server applies it)."""
+    if "default" not in schema:
+        return schema
+    schema = dict(schema)
+    default = schema.pop("default")
+    said = json.dumps(default) if not isinstance(default, str) else f'"{default}"'
+    note = f"Default: `{said}`."
+    schema["description"] = f"{schema.get('description', '')} {note}".strip()
+    return schema
+
+
+def _request_components(result: dict) -> set[str]:
+    """The components a request body uses, directly or through other components."""
+    schemas = result["components"]["schemas"]
+    found: set[str] = set()
+    for item in result["paths"].values():
+        for operation in item.values():
+            if isinstance(operation, dict):
+                _references(operation.get("requestBody"), schemas, found)
+    return found
+
+
+def _defaults_in_descriptions(result: dict) -> None:
+    schemas = result["components"]["schemas"]
+    for name in _request_components(result):
+        properties = schemas[name].get("properties", {})
+        for field, schema in properties.items():
+            properties[field] = _without_default(schema)
+    for item in result["paths"].values():
+        for operation in item.values():
+            for parameter in (operation.get("parameters", []) if isinstance(operation, dict)
+                              else []):
+                if "schema" in parameter and "default" in parameter["schema"]:
+                    described = _without_default(parameter["schema"])
+                    note = described.pop("description")
+                    parameter["schema"] = described
+                    parameter["description"] = f"{parameter.get('description', '')} " \
+                                               f"{note}".strip()
+
+
+def _references(node: Any, schemas: dict, found: set[str]) -> set[str]:
+    """The components `node` uses, directly or through other components."""
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+            name = _component_name(ref)
+            if name not in found:
+                found.add(name)
+                _references(schemas[name], schemas, found)
+        for value in node.values():
+            _references(value, schemas, found)
+    elif isinstance(node, list):
+        for item in node:
+            _references(item, schemas, found)
+    return found
+
+
+def _drop_unused_components(result: dict) -> None:
+    """Choices written inline leave their enum components unused: generators would still
+    make a type of each."""
+    schemas = result["components"]["schemas"]
+    used = _references(result["paths"], schemas, set())
+    result["components"]["schemas"] = {name: schema for name, schema in schemas.items()
+                                       if name in used}
+
+
+def postprocess_for_generators(result: dict, generator, request, public) -> dict:
+    """Runs after drf-spectacular's own hooks (settings.SPECTACULAR_SETTINGS)."""
+    _inline_nullable_refs(result)
+    _defaults_in_descriptions(result)
+    _drop_unused_components(result)
+    return result

@@ -27,21 +27,21 @@ class DocumentUploadSerializer(serializers.Serializer):
     category = serializers.CharField(required=False, help_text="A category code of `domain`.")
 
 
-DOMAIN = {"slug": "financial-services", "name": "Financial services",
-          "description": "Banking, payments and investment regulation.",
-          "categories": [{"code": "aml", "name": "Anti-money laundering"},
-                         {"code": "consumer-credit", "name": "Consumer credit"}],
-          "document_count": 42}
-DOCUMENT = {"id": "5f1d2c3b-4a5e-4f6a-8b7c-9d0e1f2a3b4c", "title": "AML policy 2026",
-            "filename": "aml-policy-2026.pdf", "content_type": "application/pdf",
+DOMAIN = {"slug": "privacy", "name": "Privacy",
+          "description": "Guidance on collecting, using, sharing and protecting personal data.",
+          "categories": [{"code": "eu", "name": "European Union"},
+                         {"code": "us", "name": "United States"}],
+          "document_count": 12}
+DOCUMENT = {"id": "5f1d2c3b-4a5e-4f6a-8b7c-9d0e1f2a3b4c", "title": "Breach response plan 2026",
+            "filename": "breach-response-plan-2026.pdf", "content_type": "application/pdf",
             "size_bytes": 482113, "status": "ready", "error": "", "page_count": 12,
-            "chunk_count": 57, "domain": "financial-services", "category": "aml",
+            "chunk_count": 57, "domain": "privacy", "category": "eu",
             "uploaded_by": "ada@example.com", "created_at": "2026-03-20T14:12:31Z",
             "download_url": "/v1/documents/5f1d2c3b-4a5e-4f6a-8b7c-9d0e1f2a3b4c/download/"}
 PROCESSING = {**DOCUMENT, "status": "processing", "page_count": None, "chunk_count": 0}
 
 DOMAIN_SLUG = OpenApiParameter("slug", OpenApiTypes.STR, OpenApiParameter.PATH,
-                               description="A domain slug, e.g. `financial-services`.")
+                               description="A domain slug, e.g. `privacy`.")
 DOCUMENT_ID = uuid_path("document_id", "document")
 DOMAIN_NOT_FOUND = "Domain not found."
 DOCUMENT_NOT_FOUND = "Document not found."
@@ -65,9 +65,9 @@ category_list = extend_schema(
     operation_id="domains_categories_list", tags=CATALOGUE, summary="List a domain's categories",
     description="Public. `document_count` counts the ready library documents.",
     parameters=[DOMAIN_SLUG],
-    examples=[OpenApiExample("Category", {"code": "aml", "name": "Anti-money laundering",
-                                          "description": "Customer due diligence, reporting.",
-                                          "document_count": 17}, response_only=True)],
+    examples=[OpenApiExample("Category", {"code": "eu", "name": "European Union",
+                                          "description": "Lawful bases, rights, breaches.",
+                                          "document_count": 6}, response_only=True)],
     responses={200: CategorySerializer(many=True), **errors(404, DOMAIN_NOT_FOUND)},
 )
 
@@ -126,7 +126,8 @@ document_delete = extend_schema(
 
 document_download = extend_schema(
     operation_id="documents_download", tags=DOCUMENTS, summary="Download a document",
-    description="The original file, as an attachment with its stored type. Library documents "
+    description="The original file, as an attachment with its stored type (documented as "
+                "`application/octet-stream`: read the body as bytes). Library documents "
                 "(cited in answers with `scope: public`) are downloadable by any caller; "
                 "private ones only within their organization.",
     parameters=[DOCUMENT_ID,
@@ -134,8 +135,10 @@ document_download = extend_schema(
                                  OpenApiParameter.HEADER, response=[200],
                                  description='`attachment; filename="<filename>"`.')],
     responses={
-        **{(200, media_type): OpenApiResponse(OpenApiTypes.BINARY, "The original file.")
-           for media_type in DOCUMENT_TYPES},
+        (200, "application/octet-stream"): OpenApiResponse(
+            OpenApiTypes.BINARY, "The original file's bytes. The `Content-Type` header is the "
+                                 "type it was stored with: " + ", ".join(
+                                     f"`{media_type}`" for media_type in DOCUMENT_TYPES) + "."),
         **errors(404, DOCUMENT_NOT_FOUND),
     },
 )

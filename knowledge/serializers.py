@@ -27,8 +27,9 @@ class DomainSerializer(serializers.ModelSerializer):
 
 
 class DocumentSerializer(serializers.ModelSerializer):
-    domain = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    category = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    # null: the document serves every domain of the organization.
+    domain = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    category = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
     uploaded_by = serializers.SerializerMethodField()
     download_url = serializers.SerializerMethodField()
 

@@ -118,7 +118,8 @@ INVITATION_STATUSES = ["pending", "expired"]
 
 
 class InvitationSerializer(InvitationCreatedSerializer):
-    invited_by = serializers.EmailField(source="invited_by.email", default=None)
+    invited_by = serializers.EmailField(source="invited_by.email", default=None,
+                                       allow_null=True)
     status = serializers.SerializerMethodField()
 
     class Meta(InvitationCreatedSerializer.Meta):
@@ -153,7 +154,8 @@ class MemberRoleSerializer(serializers.Serializer):
 
 
 class ApiKeySerializer(serializers.ModelSerializer):
-    created_by = serializers.EmailField(source="created_by.email", default=None)
+    created_by = serializers.EmailField(source="created_by.email", default=None,
+                                       allow_null=True)
     is_active = serializers.BooleanField()
 
     class Meta:

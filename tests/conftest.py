@@ -5,6 +5,7 @@ import threading
 import pytest
 from django.core.cache import cache
 from django.db import connection
+from django.test import Client
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
@@ -12,6 +13,7 @@ from core import emails, lookups
 from core.models import User
 from organizations import services as org_services
 from organizations.models import Membership, Organization, Role
+from tests import openapi_responses
 
 PASSWORD = "correct-horse-battery-42"
 
@@ -36,6 +38,25 @@ def _fresh_cache():
     yield
     cache.clear()
     lookups.forget()
+
+
+def pytest_configure(config):
+    """Every response the Django (and DRF) test client gets is checked against the OpenAPI
+    document (tests/openapi_responses.py)."""
+    if openapi_responses.ENABLED:
+        Client.request = openapi_responses.checked(Client.request)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    openapi_responses.mismatches.clear()
+    result = yield
+    found = list(openapi_responses.mismatches)
+    openapi_responses.mismatches.clear()
+    if found:
+        raise AssertionError("responses that break the OpenAPI document (/v1/schema/):\n"
+                             + "\n".join(str(mismatch) for mismatch in found[:20]))
+    return result
 
 
 def pytest_collection_modifyitems(config, items):

@@ -34,8 +34,12 @@ def test_stream_is_sources_then_deltas_then_done(api, org):
     done = events[-1]
     assert done["type"] == "done"
     assert set(done) == {"type", "message_id", "input_tokens", "output_tokens", "cost_usd",
-                         "credits_used", "model", "total_latency_ms", "retrieval_latency_ms",
-                         "generation_latency_ms", "full_text", "sources", "suggestions"}
+                         "credits_used", "model", "total_latency_ms", "retrieval_ms",
+                         "generation_ms", "retrieval_latency_ms", "generation_latency_ms",
+                         "full_text", "sources", "suggestions"}
+    # The answer's names, and the public API's names for the same values in this event.
+    assert done["retrieval_ms"] == done["retrieval_latency_ms"] == events[0]["retrieval_ms"]
+    assert done["generation_ms"] == done["generation_latency_ms"]
     assert done["full_text"] == "".join(e["text"] for e in deltas)
     assert done["sources"] == events[0]["sources"] and done["credits_used"] == 1
     assert len(done["suggestions"]) == 3

@@ -182,16 +182,22 @@ def test_error_schema_has_detail(document):
     assert set(error["properties"]) >= {"detail", "code", "field", "request_id"}
 
 
-def test_query_documents_json_and_ndjson_answers_and_its_errors(document):
+def test_query_documents_the_json_answer_and_the_stream_beside_it(document):
     operation = document["paths"]["/v1/query/"]["post"]
+    # One media type for the 200: typed clients parse it; the stream is described apart.
     answers = operation["responses"]["200"]["content"]
+    assert list(answers) == ["application/json"]
     assert answers["application/json"]["schema"] == {"$ref": "#/components/schemas/QueryAnswer"}
-    stream = answers["application/x-ndjson"]
-    assert stream["schema"] == {"$ref": "#/components/schemas/QueryStreamEvent"}
-    assert set(stream["examples"]) == {"Sources", "TextDelta", "Done", "Error"}
+    stream = operation["x-egret-stream"]
+    assert stream["contentType"] == "application/x-ndjson"
+    assert stream["event"] == {"$ref": "#/components/schemas/QueryStreamEvent"}
+    assert set(stream["examples"]) == {"sources", "text_delta", "done", "error"}
     event = document["components"]["schemas"]["QueryStreamEvent"]
     assert event["discriminator"]["propertyName"] == "type"
     assert set(event["discriminator"]["mapping"]) == {"sources", "text_delta", "done", "error"}
+    done = document["components"]["schemas"]["DoneEvent"]
+    assert {"retrieval_ms", "generation_ms", "retrieval_latency_ms",
+            "generation_latency_ms"} <= set(done["required"])
     assert {"400", "401", "402", "403", "404", "409", "429", "500"} <= set(operation["responses"])
     parameters = {p["name"]: p for p in operation["parameters"]}
     assert parameters["Idempotency-Key"]["in"] == "header"
@@ -210,7 +216,9 @@ def test_document_upload_is_multipart_and_documents_413(document):
 
 def test_downloads_and_exports_document_their_media_types(document):
     download = document["paths"]["/v1/documents/{document_id}/download/"]["get"]
-    assert "application/pdf" in download["responses"]["200"]["content"]
+    # Bytes whatever the stored type, so generated clients do not decode the body as text.
+    assert download["responses"]["200"]["content"] == {
+        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
     export = document["paths"]["/v1/sessions/{session_id}/export/"]["get"]
     assert set(export["responses"]["200"]["content"]) == {"text/markdown", "application/json"}
     assert "format" in {p["name"] for p in export["parameters"]}
@@ -294,3 +302,71 @@ def test_docs_errors_are_json(client, db):
     assert response.status_code == 405
     assert response["Content-Type"] == "application/json"
     assert response.json()["detail"] == 'Method "POST" not allowed.'
+
+
+# --- What code generators and strict validators need (tests/openapi_responses.py checks the
+# bodies themselves) -------------------------------------------------------------------------
+# Keys a response body may leave out: the error body's extras (a ledger actor's person-only or
+# key-only keys are inline in LedgerEntry).
+OPTIONAL_IN_RESPONSES = {"Error": {"code", "field", "request_id", "messages"}}
+
+
+def _walk(node):
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from _walk(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _walk(item)
+
+
+def _request_components(document) -> set[str]:
+    names = set()
+    for _, _, operation in operations(document):
+        for node in _walk(operation.get("requestBody", {})):
+            if "$ref" in node:
+                names.add(node["$ref"].rsplit("/", 1)[1])
+    return names
+
+
+def test_response_components_require_every_field_they_always_carry(document):
+    requests = _request_components(document)
+    for name, schema in document["components"]["schemas"].items():
+        if name in requests or "properties" not in schema:
+            continue
+        optional = set(schema["properties"]) - set(schema.get("required", []))
+        assert optional == OPTIONAL_IN_RESPONSES.get(name, set()), name
+
+
+def test_request_bodies_state_defaults_in_descriptions_not_as_defaults(document):
+    schemas = document["components"]["schemas"]
+    for name in _request_components(document):
+        for field, schema in schemas[name].get("properties", {}).items():
+            assert "default" not in schema, (name, field)
+    query = schemas["QueryRequest"]["properties"]
+    assert "Default: `false`" in query["stream"]["description"]
+    assert 'Default: `"all"`' in query["knowledge_scope"]["description"]
+    assert "Default: `5`" in query["max_sources"]["description"]
+    assert set(schemas["QueryRequest"]["required"]) == {"query", "domain", "category", "mode"}
+    assert schemas["RegisterRequest"]["required"] == ["email", "password"]
+    assert schemas["MemberAddRequest"]["required"] == ["email"]
+
+
+def test_nullable_is_always_written_beside_a_type(document):
+    """OpenAPI 3.0: `nullable` widens the `type` beside it; without one, strict validators
+    never accept null."""
+    for node in _walk(document):
+        if node.get("nullable") is True:
+            assert "type" in node, node
+
+
+def test_fields_that_can_be_null_say_so(document):
+    schemas = document["components"]["schemas"]
+    for component, field in [("Source", "page"), ("Document", "uploaded_by"),
+                             ("Document", "domain"), ("Document", "category"),
+                             ("PaginatedDocumentList", "next"),
+                             ("PaginatedLedgerEntryList", "previous"),
+                             ("LedgerEntry", "reservation_id"), ("LedgerEntry", "actor"),
+                             ("Me", "user"), ("Me", "api_key"), ("ApiKey", "created_by")]:
+        assert schemas[component]["properties"][field]["nullable"] is True, (component, field)
