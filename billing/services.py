@@ -312,16 +312,16 @@ def _reserve_in_transaction(organization, amount: int, fields: dict) -> Reservat
     transaction anyway)."""
     with transaction.atomic():
         movement = _move(organization.pk, -amount, Figures(reserved=amount))
-        if movement is None:
-            _alert_refused(organization)
-            raise CreditsExhausted()
-        _alert_consumed(organization, movement, amount)
-        reservation = Reservation.objects.create(
-            organization_id=organization.pk, amount=amount, period_start=movement.period_start,
-            session_id=fields.get("session_id"),
-        )
-        _entry(organization.pk, Kind.QUERY_CHARGE, -amount, movement, reservation=reservation,
-               **fields)
+        if movement is not None:
+            _alert_consumed(organization, movement, amount)
+            reservation = Reservation.objects.create(
+                organization_id=organization.pk, amount=amount,
+                period_start=movement.period_start, session_id=fields.get("session_id"))
+            _entry(organization.pk, Kind.QUERY_CHARGE, -amount, movement,
+                   reservation=reservation, **fields)
+    if movement is None:
+        _alert_refused(organization)  # outside the block: the 402 must not undo it
+        raise CreditsExhausted()
     return reservation
 
 

@@ -148,9 +148,10 @@ def _post(url: str, body: bytes, headers: dict[str, str], deadline: float,
         connection.request("POST", path, body=body, headers={
             **headers, "Content-Type": "application/json", "User-Agent": USER_AGENT,
             "Content-Length": str(len(body))})
-        connection.sock.settimeout(_remaining(deadline))
+        sock = connection.sock  # getresponse() lets go of it when the server closes
+        sock.settimeout(_remaining(deadline))
         response = connection.getresponse()
-        connection.sock.settimeout(_remaining(deadline))
+        sock.settimeout(_remaining(deadline))
         response.read(READ_LIMIT)
         _remaining(deadline)
         return response.status
