@@ -389,6 +389,7 @@ SPECTACULAR_SETTINGS = {
         "PrincipalTypeEnum": ["user", "api_key"],
         "QueryModeEnum": ["compliance", "advisory", "auto"],
         "AnsweredModeEnum": ["compliance", "advisory"],
+        "WebhookEventTypeEnum": "webhooks.models.EventType",
     },
     "TAGS": [
         {"name": "Auth", "description": "Log in with JWTs, refresh, verify, log out; sign up; "
@@ -403,6 +404,8 @@ SPECTACULAR_SETTINGS = {
         {"name": "Query", "description": "Ask a question; the models that can answer it."},
         {"name": "Sessions", "description": "Conversations and their messages."},
         {"name": "Documents", "description": "The organization's private knowledge base."},
+        {"name": "Webhooks", "description": "Signed event deliveries (credit alerts, document "
+                                            "results, expiring keys) and the events list."},
         {"name": "Health", "description": "Liveness and database probe."},
         {"name": "Schema", "description": "This OpenAPI document."},
     ],

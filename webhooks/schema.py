@@ -44,8 +44,8 @@ _URL_400 = ("url field is required.", "url: must be an https:// URL.",
             'events: unknown event type "credits.low".')
 
 
-def _response(name: str, value) -> OpenApiExample:
-    return OpenApiExample(name, value, response_only=True)
+def _response(name: str, value, status: str = "200") -> OpenApiExample:
+    return OpenApiExample(name, value, response_only=True, status_codes=[status])
 
 
 endpoint_list = extend_schema(
@@ -65,7 +65,7 @@ endpoint_create = extend_schema(
     request=EndpointWriteSerializer,
     examples=[OpenApiExample("Alerts", {"url": ENDPOINT["url"], "events": ENDPOINT["events"],
                                         "description": "Finance alerts"}, request_only=True),
-              _response("Created", {**ENDPOINT, "secret": SECRET})],
+              _response("Created", {**ENDPOINT, "secret": SECRET}, "201")],
     responses={201: EndpointWithSecretSerializer, **errors(400, *_URL_400),
                **errors(403, *_403, f"Your organization has reached its limit of "
                                     f"{MAX_ENDPOINTS} webhook endpoints.")},
@@ -108,7 +108,7 @@ endpoint_rotate = extend_schema(
 endpoint_test = extend_schema(
     operation_id="webhooks_test", tags=TAGS, summary="Send a ping",
     description="Queues a `ping` event to this endpoint only; the body is its delivery.",
-    parameters=[_ID], request=None, examples=[_response("Queued", DELIVERY)],
+    parameters=[_ID], request=None, examples=[_response("Queued", DELIVERY, "202")],
     responses={202: DeliverySerializer, **errors(400, INACTIVE), **errors(403, *_403),
                **errors(404, ENDPOINT_NOT_FOUND)},
 )
@@ -126,7 +126,7 @@ delivery_list = extend_schema(
 delivery_redeliver = extend_schema(
     operation_id="webhooks_deliveries_redeliver", tags=TAGS, summary="Redeliver",
     description="Queues the delivery again now, with a fresh retry schedule.",
-    parameters=[_ID, _DELIVERY_ID], request=None, examples=[_response("Queued", DELIVERY)],
+    parameters=[_ID, _DELIVERY_ID], request=None, examples=[_response("Queued", DELIVERY, "202")],
     responses={202: DeliverySerializer, **errors(400, INACTIVE), **errors(403, *_403),
                **errors(404, ENDPOINT_NOT_FOUND, "Delivery not found.")},
 )

@@ -4,8 +4,10 @@ rotation, retries on a moved clock, deactivation, redelivery, redirects, timeout
 from __future__ import annotations
 
 import json
+import re
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import time_machine
@@ -216,3 +218,21 @@ def test_ssrf_names_and_literal_addresses_are_refused(manager, receiver, endpoin
                                   "multicast address.")
     assert name.last_error.startswith("refused: localhost resolves to ")
     assert (literal.status, name.status) == ("pending", "pending")
+
+
+def test_the_readme_receiver_snippet_verifies_deliveries(manager, receiver, endpoint_for):
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    snippet = re.search(r"```python\n(import hashlib, hmac, time\n.*?)```", readme, re.S).group(1)
+    namespace: dict = {}
+    exec(compile(snippet, "README.md", "exec"), namespace)  # our own documented code
+    verify = namespace["egret_signature_ok"]
+    endpoint = endpoint_for(receiver.url())
+    new = manager.post(f"/v1/webhooks/{endpoint['id']}/rotate-secret/").json()["secret"]
+    ping(manager, endpoint)
+    delivery.deliver_pending()
+    (received,) = receiver.requests
+    header = received.headers["Egret-Signature"]
+    assert verify(received.body, header, new) and verify(received.body, header, endpoint["secret"])
+    assert not verify(received.body.replace(b"ping", b"pong"), header, new)
+    assert not verify(received.body, header, "whsec_" + "0" * 32)
+    assert not verify(received.body, header.replace("t=", "t=1"), new)
