@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from core import metrics
@@ -58,24 +58,34 @@ def deliver_pending(*, now: datetime | None = None, max_batches: int = 20) -> in
 
 
 # --- Fan-out ----------------------------------------------------------------------------------
+def _take(queryset):
+    """Rows this runner may work on: locked, skipping those another runner holds (PostgreSQL;
+    SQLite's IMMEDIATE transaction already makes the runner the only writer)."""
+    if connection.features.has_select_for_update_skip_locked:
+        return queryset.select_for_update(skip_locked=True)
+    return queryset
+
+
 def events_fan_out(*, now: datetime | None = None, limit: int = BATCH) -> int:
-    """One delivery per active endpoint of the event's organization that wants its type."""
+    """One delivery per active endpoint of the event's organization that wants its type, for
+    a batch of events in one transaction (a handful of statements whatever its size)."""
     now = now or timezone.now()
-    waiting = Event.objects.filter(dispatched_at__isnull=True).order_by("created_at")
-    done = 0
-    for event_id, organization_id, event_type in waiting.values_list(
-            "pk", "organization_id", "type")[:limit]:
-        with transaction.atomic():
-            if not Event.objects.filter(pk=event_id, dispatched_at__isnull=True).update(
-                    dispatched_at=now):
-                continue  # another runner took it
-            endpoints = Endpoint.objects.filter(organization_id=organization_id, is_active=True)
-            Delivery.objects.bulk_create([
-                Delivery(endpoint=endpoint, event_id=event_id, next_attempt_at=now,
-                         created_at=now)
-                for endpoint in endpoints.only("id", "events") if endpoint.wants(event_type)])
-        done += 1
-    return done
+    with transaction.atomic():
+        waiting = _take(Event.objects.filter(dispatched_at__isnull=True).order_by("created_at"))
+        batch = list(waiting.values_list("pk", "organization_id", "type")[:limit])
+        if not batch:
+            return 0
+        Event.objects.filter(pk__in=[pk for pk, _, _ in batch]).update(dispatched_at=now)
+        endpoints: dict = {}
+        for endpoint in Endpoint.objects.filter(
+                organization_id__in={org for _, org, _ in batch}, is_active=True).only(
+                "id", "organization_id", "events"):
+            endpoints.setdefault(endpoint.organization_id, []).append(endpoint)
+        Delivery.objects.bulk_create([
+            Delivery(endpoint=endpoint, event_id=event_id, next_attempt_at=now, created_at=now)
+            for event_id, organization_id, event_type in batch
+            for endpoint in endpoints.get(organization_id, ()) if endpoint.wants(event_type)])
+    return len(batch)
 
 
 # --- Sending ----------------------------------------------------------------------------------
@@ -89,14 +99,16 @@ class Job:
 
 
 def deliveries_claim(*, now: datetime | None = None, limit: int = BATCH) -> list[Job]:
+    """A batch of due deliveries, leased to this runner (their next attempt moved past the
+    time a POST can take) in one transaction."""
     now = now or timezone.now()
-    due = Delivery.objects.filter(status=Status.PENDING, next_attempt_at__lte=now)
-    claimed = [pk for pk in due.order_by("next_attempt_at").values_list("pk", flat=True)[:limit]
-               if Delivery.objects.filter(pk=pk, status=Status.PENDING,
-                                          next_attempt_at__lte=now).update(
-                   next_attempt_at=now + lease())]
-    if not claimed:
-        return []
+    with transaction.atomic():
+        due = _take(Delivery.objects.filter(status=Status.PENDING, next_attempt_at__lte=now)
+                    .order_by("next_attempt_at"))
+        claimed = list(due.values_list("pk", flat=True)[:limit])
+        if not claimed:
+            return []
+        Delivery.objects.filter(pk__in=claimed).update(next_attempt_at=now + lease())
     deliveries = Delivery.objects.filter(pk__in=claimed).select_related(
         "endpoint", "event", "event__organization")
     jobs = []
@@ -131,13 +143,12 @@ def _job(delivery: Delivery, now: datetime) -> Job:
 
 
 def deliveries_send(jobs: list[Job]) -> None:
-    """POST them in parallel (network only in the pool's threads), then record each result
+    """POST them in parallel (network only in the pool's threads), then record the results
     here (database only in the caller's thread)."""
     workers = max(1, min(len(jobs), settings.EGRET_WEBHOOKS_CONCURRENCY))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="egret-webhook-post") as pool:
         list(pool.map(_post, jobs))
-    for job in jobs:
-        attempt_record(job.delivery, job.outcome, started_at=job.started_at)
+    attempts_record([(job.delivery, job.outcome, job.started_at) for job in jobs])
 
 
 def _post(job: Job) -> None:
@@ -158,43 +169,55 @@ def next_wait(round_attempts: int) -> timedelta | None:
     return timedelta(seconds=BACKOFF_SECONDS[round_attempts - 1])
 
 
-def attempt_record(delivery: Delivery, outcome: transport.Outcome, *,
-                   started_at: datetime | None = None) -> Delivery:
+def attempts_record(results: list[tuple[Delivery, transport.Outcome, datetime | None]]) -> None:
+    """Each delivery's attempt, new state and next attempt, and its endpoint's run of
+    failures, for a whole batch in a few statements."""
     now = timezone.now()
-    number = delivery.attempts + 1
-    with transaction.atomic():
-        DeliveryAttempt.objects.create(
-            delivery=delivery, number=number, started_at=started_at or now,
+    attempts, succeeded, failed = [], set(), set()
+    for delivery, outcome, started_at in results:
+        delivery.attempts += 1
+        delivery.last_status_code, delivery.last_error = outcome.status_code, outcome.error[:500]
+        attempts.append(DeliveryAttempt(
+            delivery=delivery, number=delivery.attempts, started_at=started_at or now,
             duration_ms=int(outcome.seconds * 1000), status_code=outcome.status_code,
-            error=outcome.error[:500], succeeded=outcome.ok)
-        delivery.attempts, delivery.last_status_code = number, outcome.status_code
-        delivery.last_error = outcome.error[:500]
+            error=outcome.error[:500], succeeded=outcome.ok))
         if outcome.ok:
             delivery.status, delivery.next_attempt_at = Status.SUCCEEDED, None
-            Endpoint.objects.filter(pk=delivery.endpoint_id, failing_since__isnull=False
-                                    ).update(failing_since=None)
+            succeeded.add(delivery.endpoint_id)
         else:
-            wait = next_wait(number - delivery.round_offset)
+            wait = next_wait(delivery.attempts - delivery.round_offset)
             delivery.status = Status.PENDING if wait else Status.FAILED
             delivery.next_attempt_at = now + wait if wait else None
-            _endpoint_failed(delivery.endpoint_id, now)
-        delivery.save(update_fields=["attempts", "last_status_code", "last_error", "status",
-                                     "next_attempt_at", "updated_at"])
-    outcome_label = ("succeeded" if outcome.ok else
-                     "refused" if outcome.error.startswith("refused") else
-                     "retrying" if delivery.status == Status.PENDING else "failed")
-    metrics.observe_webhook_delivery(outcome_label)
-    return delivery
+            failed.add(delivery.endpoint_id)
+        delivery.updated_at = now
+    with transaction.atomic():
+        DeliveryAttempt.objects.bulk_create(attempts)
+        Delivery.objects.bulk_update(
+            [delivery for delivery, _, _ in results],
+            ["attempts", "last_status_code", "last_error", "status", "next_attempt_at",
+             "updated_at"])
+        # an endpoint that answered 2xx is alive, whatever else failed in the batch
+        Endpoint.objects.filter(pk__in=succeeded, failing_since__isnull=False).update(
+            failing_since=None)
+        _endpoints_failed(failed - succeeded, now)
+    for delivery, outcome, _ in results:
+        metrics.observe_webhook_delivery(
+            "succeeded" if outcome.ok else "refused" if outcome.error.startswith("refused")
+            else "retrying" if delivery.status == Status.PENDING else "failed")
 
 
-def _endpoint_failed(endpoint_id, now: datetime) -> None:
+def _endpoints_failed(endpoint_ids: set, now: datetime) -> None:
     """A run of failures that started 3 days ago or more deactivates the endpoint."""
-    Endpoint.objects.filter(pk=endpoint_id, failing_since__isnull=True).update(failing_since=now)
-    if Endpoint.objects.filter(pk=endpoint_id, is_active=True,
-                               failing_since__lte=now - DEACTIVATE_AFTER).update(
-            is_active=False, deactivated_at=now):
+    if not endpoint_ids:
+        return
+    Endpoint.objects.filter(pk__in=endpoint_ids, failing_since__isnull=True).update(
+        failing_since=now)
+    stale = Endpoint.objects.filter(pk__in=endpoint_ids, is_active=True,
+                                    failing_since__lte=now - DEACTIVATE_AFTER)
+    for endpoint_id in stale.values_list("pk", flat=True):
         logger.warning("Webhook endpoint %s deactivated after %s of failures", endpoint_id,
                        DEACTIVATE_AFTER)
+    stale.update(is_active=False, deactivated_at=now)
 
 
 def _give_up(delivery: Delivery, reason: str) -> None:
