@@ -161,9 +161,13 @@ def _entry(organization_id, kind: str, amount: int, movement: Movement, **fields
 # --- Alerts (API.md 13): events written in the transaction of the movement -----------------
 def _alert_consumed(organization, movement: Movement, consumed: int) -> None:
     """`consumed` credits were just used by `movement`: thresholds crossed and exhaustion are
-    recorded as events (nothing is written when neither happened)."""
-    _alert_figures(organization.pk, organization.credit_alert_thresholds,
-                   organization.subscription.current_period_end, movement, consumed)
+    recorded as events. When neither happened (nearly always) nothing is read or written."""
+    thresholds = organization.credit_alert_thresholds
+    if movement.balance_after > 0 and not events.crossed(
+            thresholds, movement.granted, movement.consumed - consumed, movement.consumed):
+        return
+    _alert_figures(organization.pk, thresholds, organization.subscription.current_period_end,
+                   movement, consumed)
 
 
 def _alert_figures(organization_id, thresholds: list[int], period_end: datetime,

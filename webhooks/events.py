@@ -141,3 +141,11 @@ def api_keys_expiring(*, now: datetime | None = None) -> int:
     with transaction.atomic():
         Event.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
     return len(rows)
+
+
+def events_purge(*, older_than: timedelta, now: datetime | None = None) -> int:
+    """Deletes events (and their deliveries) older than `older_than`; the events API shows 30
+    days and no delivery is retried for more than a day."""
+    cutoff = (now or timezone.now()) - older_than
+    deleted, _ = Event.objects.filter(created_at__lt=cutoff).delete()
+    return deleted

@@ -172,3 +172,21 @@ def test_expiring_keys_are_announced_once_by_the_periodic_command(org, make_key)
     assert event.data == {"api_key_id": str(soon.pk), "name": "soon",
                           "key_prefix": soon.key_prefix,
                           "expires_at": soon.expires_at.isoformat().replace("+00:00", "Z")}
+
+
+def test_purge_deletes_events_older_than_30_days_with_their_deliveries(org):
+    from webhooks.models import Delivery, Endpoint
+
+    endpoint = Endpoint.objects.create(organization=org, url="https://hooks.example.com/",
+                                       events=["*"], secret="whsec_x")
+    old = Event.objects.create(organization=org, type=T.GRANTED,
+                               created_at=timezone.now() - timedelta(days=31))
+    recent = Event.objects.create(organization=org, type=T.GRANTED,
+                                  created_at=timezone.now() - timedelta(days=29))
+    Delivery.objects.create(endpoint=endpoint, event=old)
+    Delivery.objects.create(endpoint=endpoint, event=recent)
+    output = io.StringIO()
+    call_command("webhooks_purge", stdout=output)
+    assert output.getvalue().strip() == "Deleted 2 row(s) (events, deliveries and attempts)."
+    assert list(Event.objects.all()) == [recent]
+    assert list(Delivery.objects.values_list("event_id", flat=True)) == [recent.pk]
