@@ -21,6 +21,8 @@ from rest_framework import status
 from rest_framework.exceptions import APIException
 
 from billing.models import CreditAccount, LedgerEntry, Plan, Reservation, Subscription
+from webhooks import events
+from webhooks.models import Event, EventType
 
 logger = logging.getLogger("egret.billing")
 
@@ -65,6 +67,14 @@ def period_containing(anchor: datetime, now: datetime) -> tuple[datetime, dateti
 class Movement:
     balance_after: int
     period_start: datetime
+    # The period's figures after the movement (read by the same statement; for alerts).
+    granted: int = 0
+    used: int = 0
+    reserved: int = 0
+
+    @property
+    def consumed(self) -> int:
+        return self.used + self.reserved
 
 
 @dataclass(frozen=True)
@@ -110,7 +120,7 @@ def _move(organization_id, delta: int, figures: Figures = NO_FIGURES, *,
         cursor.execute(
             f"UPDATE {table} SET balance = balance + %s, {', '.join(sets)}, updated_at = %s "
             f"WHERE organization_id = %s AND balance + %s >= 0 "
-            f"RETURNING balance, period_start",
+            f"RETURNING balance, period_start, period_granted, period_used, period_reserved",
             [delta, *params, connection.ops.adapt_datetimefield_value(timezone.now()),
              _db_id(organization_id), delta],
         )
@@ -122,7 +132,8 @@ def _move(organization_id, delta: int, figures: Figures = NO_FIGURES, *,
         period_start = _parse_db_datetime(period_start)
     elif timezone.is_naive(period_start):
         period_start = timezone.make_aware(period_start, timezone.get_fixed_timezone(0))
-    return Movement(balance_after=row[0], period_start=period_start)
+    return Movement(balance_after=row[0], period_start=period_start, granted=row[2],
+                    used=row[3], reserved=row[4])
 
 
 def _db_id(organization_id):
@@ -145,6 +156,49 @@ def _entry(organization_id, kind: str, amount: int, movement: Movement, **fields
         organization_id=organization_id, kind=kind, amount=amount,
         balance_after=movement.balance_after, period_start=movement.period_start, **fields,
     )
+
+
+# --- Alerts (API.md 13): events written in the transaction of the movement -----------------
+def _alert_consumed(organization, movement: Movement, consumed: int) -> None:
+    """`consumed` credits were just used by `movement`: thresholds crossed and exhaustion are
+    recorded as events. When neither happened (nearly always) nothing is read or written."""
+    thresholds = organization.credit_alert_thresholds
+    if movement.balance_after > 0 and not events.crossed(
+            thresholds, movement.granted, movement.consumed - consumed, movement.consumed):
+        return
+    _alert_figures(organization.pk, thresholds, organization.subscription.current_period_end,
+                   movement, consumed)
+
+
+def _alert_figures(organization_id, thresholds: list[int], period_end: datetime,
+                   movement: Movement, consumed: int) -> None:
+    events.credits_consumed(
+        organization_id, thresholds, granted=movement.granted,
+        consumed_before=movement.consumed - consumed, consumed_after=movement.consumed,
+        balance=movement.balance_after, period_start=movement.period_start,
+        period_end=period_end)
+
+
+def _alert_refused(organization) -> None:
+    """A charge the balance could not cover: `credits.exhausted`, once per period."""
+    account = CreditAccount.objects.filter(organization_id=organization.pk).values(
+        "balance", "period_start", "period_granted", "period_used", "period_reserved").first()
+    if account is None:
+        return
+    events.credits_refused(
+        organization, period_start=account["period_start"],
+        period_end=organization.subscription.current_period_end,
+        granted=account["period_granted"], balance=account["balance"],
+        consumed=account["period_used"] + account["period_reserved"])
+
+
+def _alert_operator_move(organization, kind: str, amount: int, movement: Movement,
+                         memo: str) -> None:
+    if kind in (Kind.TOP_UP, Kind.ADJUSTMENT) and amount > 0:
+        events.credits_granted(organization.pk, kind=kind, amount=amount,
+                               balance=movement.balance_after, memo=memo)
+    elif amount < 0:
+        _alert_consumed(organization, movement, -amount)
 
 
 # --- Accounts and periods -------------------------------------------------------------------
@@ -192,6 +246,7 @@ def period_rollover(organization, *, now: datetime | None = None) -> bool:
             return False
         old_start = account.period_start
         start, end = period_containing(subscription.anchor, now)
+        expired = account.balance
         if account.balance > 0:
             movement = _move(organization.pk, -account.balance)
             _entry(organization.pk, Kind.EXPIRY, movement.balance_after - account.balance,
@@ -207,6 +262,8 @@ def period_rollover(organization, *, now: datetime | None = None) -> bool:
         movement = _move(organization.pk, allowance, Figures(granted=allowance))
         _entry(organization.pk, Kind.MONTHLY_GRANT, allowance, movement,
                memo=f"{plan.slug} plan allowance")
+        events.period_renewed(organization.pk, period_start=start, period_end=end,
+                              granted=allowance, expired=max(0, expired))
     logger.info("Rolled over %s to the period starting %s", organization.slug, start.isoformat())
     return True
 
@@ -233,7 +290,9 @@ def credits_grant(organization, amount: int, *, kind: str = Kind.TOP_UP, memo: s
         movement = _move(organization.pk, amount, _operator_figures(kind, amount))
         if movement is None:
             raise NegativeBalance("The adjustment would make the balance negative.")
-        return _entry(organization.pk, kind, amount, movement, memo=memo, actor_user=actor_user)
+        entry = _entry(organization.pk, kind, amount, movement, memo=memo, actor_user=actor_user)
+        _alert_operator_move(organization, kind, amount, movement, memo)
+    return entry
 
 
 def credits_reserve(organization, amount: int, *, actor_user=None, actor_api_key=None,
@@ -257,14 +316,16 @@ def _reserve_in_transaction(organization, amount: int, fields: dict) -> Reservat
     transaction anyway)."""
     with transaction.atomic():
         movement = _move(organization.pk, -amount, Figures(reserved=amount))
-        if movement is None:
-            raise CreditsExhausted()
-        reservation = Reservation.objects.create(
-            organization_id=organization.pk, amount=amount, period_start=movement.period_start,
-            session_id=fields.get("session_id"),
-        )
-        _entry(organization.pk, Kind.QUERY_CHARGE, -amount, movement, reservation=reservation,
-               **fields)
+        if movement is not None:
+            _alert_consumed(organization, movement, amount)
+            reservation = Reservation.objects.create(
+                organization_id=organization.pk, amount=amount,
+                period_start=movement.period_start, session_id=fields.get("session_id"))
+            _entry(organization.pk, Kind.QUERY_CHARGE, -amount, movement,
+                   reservation=reservation, **fields)
+    if movement is None:
+        _alert_refused(organization)  # outside the block: the 402 must not undo it
+        raise CreditsExhausted()
     return reservation
 
 
@@ -296,13 +357,44 @@ def _reserve_statement() -> str:
         f"WITH moved AS (UPDATE {account} SET balance = balance - %(amount)s, "
         f"period_reserved = period_reserved + %(amount)s, updated_at = clock_timestamp() "
         f"WHERE organization_id = %(org)s AND balance - %(amount)s >= 0 "
-        f"RETURNING organization_id, balance, period_start, clock_timestamp() AS at), "
+        f"RETURNING organization_id, balance, period_start, period_granted, "
+        f"period_used + period_reserved AS consumed, clock_timestamp() AS at), "
         f"held AS (INSERT INTO {quote(Reservation._meta.db_table)} "
         f"({columns(Reservation, res_cols)}) SELECT {', '.join(res_vals)} FROM moved "
-        f"RETURNING id) "
+        f"RETURNING id), "
+        f"{_alerts_statement()} "
         f"INSERT INTO {quote(LedgerEntry._meta.db_table)} ({columns(LedgerEntry, entry_cols)}) "
         f"SELECT {', '.join(entry_vals)} FROM moved, held "
-        f"RETURNING period_start, created_at"
+        f"RETURNING period_start, created_at, (SELECT count(*) FROM alerts)"
+    )
+
+
+def _alerts_statement() -> str:
+    """The `alerts` part of the one-statement charge: the events of API.md 13 this charge
+    causes, inserted by the statement that moves the balance (so in its transaction, under
+    its row lock). Per threshold t (percent), consumption before < t% of granted <= after;
+    exhausted when the balance reached zero. The dedupe key is `events.period_key`'s, and the
+    unique index drops a second one. On a plain charge the lateral join has no row: nothing
+    is written and no round trip is added."""
+    quote = connection.ops.quote_name
+    event_cols = ", ".join(quote(Event._meta.get_field(name).column) for name in (
+        "id", "organization", "type", "data", "dedupe_key", "created_at", "dispatched_at"))
+    return (
+        f"alerts AS (INSERT INTO {quote(Event._meta.db_table)} ({event_cols}) "
+        f"SELECT gen_random_uuid(), moved.organization_id, crossing.type, "
+        f"jsonb_build_object('credits_used', moved.consumed, 'credits_granted', "
+        f"moved.period_granted, 'credits_remaining', moved.balance, 'period_end', "
+        f"%(period_end)s::text) || CASE WHEN crossing.percent IS NULL THEN '{{}}'::jsonb "
+        f"ELSE jsonb_build_object('threshold_percent', crossing.percent) END, "
+        f"crossing.type || ':' || coalesce(crossing.percent::text, '') || ':' || "
+        f"floor(extract(epoch FROM moved.period_start))::bigint, moved.at, NULL "
+        f"FROM moved CROSS JOIN LATERAL ("
+        f"SELECT %(threshold_type)s::text AS type, t AS percent "
+        f"FROM unnest(%(thresholds)s::integer[]) AS t WHERE moved.period_granted > 0 "
+        f"AND (moved.consumed - %(amount)s) * 100 < t * moved.period_granted "
+        f"AND t * moved.period_granted <= moved.consumed * 100 "
+        f"UNION ALL SELECT %(exhausted_type)s::text, NULL WHERE moved.balance = 0"
+        f") AS crossing ON CONFLICT DO NOTHING RETURNING 1)"
     )
 
 
@@ -310,14 +402,21 @@ def _reserve_one_statement(organization, amount: int, fields: dict) -> Reservati
     import uuid
 
     reservation_id = uuid.uuid4()
+    period_end = organization.subscription.current_period_end
     with connection.cursor() as cursor:
         cursor.execute(_reserve_statement(), {
             "id": reservation_id, "org": organization.pk, "amount": amount,
             "reserved": Reservation.Status.RESERVED, "kind": Kind.QUERY_CHARGE, **fields,
+            "thresholds": list(organization.credit_alert_thresholds),
+            "period_end": events.iso(period_end),
+            "threshold_type": EventType.THRESHOLD_REACHED, "exhausted_type": EventType.EXHAUSTED,
         })
         row = cursor.fetchone()
     if row is None:
+        _alert_refused(organization)
         raise CreditsExhausted()
+    if row[2]:
+        events.dispatch_after_commit()
     reservation = Reservation(id=reservation_id, organization_id=organization.pk,
                               amount=amount, status=Reservation.Status.RESERVED,
                               period_start=row[0], session_id=fields["session_id"],
@@ -376,7 +475,17 @@ def credits_settle(reservation: Reservation, *, final_cost: int | None = None,
             if extra:
                 _entry(reservation.organization_id, Kind.QUERY_CHARGE, -extra, movement,
                        memo="final cost above the reservation", **refs)
+                _alert_settled_extra(reservation.organization_id, movement, extra)
     return reservation
+
+
+def _alert_settled_extra(organization_id, movement: Movement, extra: int) -> None:
+    """Rare (a final cost above the reservation): the thresholds are read only here."""
+    from organizations.models import Organization
+
+    thresholds, period_end = Organization.objects.filter(pk=organization_id).values_list(
+        "credit_alert_thresholds", "subscription__current_period_end").get()
+    _alert_figures(organization_id, thresholds, period_end, movement, extra)
 
 
 def credits_refund(reservation: Reservation, *, memo: str = "") -> Reservation:
@@ -434,3 +543,4 @@ def plan_change(organization, plan: Plan, *, actor_user=None) -> None:
             movement = _move(organization.pk, delta, _operator_figures(Kind.ADJUSTMENT, delta))
             _entry(organization.pk, Kind.ADJUSTMENT, delta, movement, memo=memo,
                    actor_user=actor_user)
+            _alert_operator_move(organization, Kind.ADJUSTMENT, delta, movement, memo)

@@ -54,6 +54,10 @@ QUERY_LATENCY = Histogram(
     "by model and whether it was streamed.", ["model", "stream"], buckets=_QUERY_BUCKETS)
 CREDITS_CHARGED = Counter(
     "egret_credits_charged", "Credits charged for answered queries, by model.", ["model"])
+WEBHOOK_DELIVERIES = Counter(
+    "egret_webhook_deliveries", "Webhook delivery attempts by outcome: succeeded, retrying "
+    "(failed, another attempt is scheduled), failed (no attempt left, or the endpoint is "
+    "inactive), refused (a non-public address or a plain http:// URL).", ["outcome"])
 
 
 # --- recording -------------------------------------------------------------------------------
@@ -89,6 +93,10 @@ def observe_query(*, model: str, stream: bool, insufficient_context: bool, credi
 def observe_query_failed(*, model: str) -> None:
     """A query refunded after a failure (provider error, broken stream)."""
     QUERIES.labels(outcome="failed", model=model).inc()
+
+
+def observe_webhook_delivery(outcome: str) -> None:
+    WEBHOOK_DELIVERIES.labels(outcome=outcome).inc()
 
 
 # --- scrape-time gauges ----------------------------------------------------------------------

@@ -130,6 +130,7 @@ INSTALLED_APPS = [
     "django_tasks_db",
     "knowledge",
     "assistant",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -392,6 +393,7 @@ SPECTACULAR_SETTINGS = {
         "PrincipalTypeEnum": ["user", "api_key"],
         "QueryModeEnum": ["compliance", "advisory", "auto"],
         "AnsweredModeEnum": ["compliance", "advisory"],
+        "WebhookEventTypeEnum": "webhooks.models.EventType",
     },
     "TAGS": [
         {"name": "Auth", "description": "Log in with JWTs, refresh, verify, log out; sign up; "
@@ -406,6 +408,8 @@ SPECTACULAR_SETTINGS = {
         {"name": "Query", "description": "Ask a question; the models that can answer it."},
         {"name": "Sessions", "description": "Conversations and their messages."},
         {"name": "Documents", "description": "The organization's private knowledge base."},
+        {"name": "Webhooks", "description": "Signed event deliveries (credit alerts, document "
+                                            "results, expiring keys) and the events list."},
         {"name": "Health", "description": "Liveness and database probe."},
         {"name": "Schema", "description": "This OpenAPI document."},
     ],
@@ -436,6 +440,14 @@ EGRET_TASKS_BACKEND = os.environ.get("EGRET_TASKS_BACKEND", "immediate").strip()
 if EGRET_TASKS_BACKEND not in _TASK_BACKENDS:
     raise ImproperlyConfigured(f"EGRET_TASKS_BACKEND must be one of {sorted(_TASK_BACKENDS)}.")
 TASKS = {"default": {"BACKEND": _TASK_BACKENDS[EGRET_TASKS_BACKEND]}}
+
+# Webhooks (API.md 13): deliveries go to public HTTPS addresses only; these lift that for
+# development and tests. The timeout is the contract's 10 seconds (tests shorten it).
+EGRET_WEBHOOKS_ALLOW_PRIVATE = env_bool("EGRET_WEBHOOKS_ALLOW_PRIVATE", False)
+EGRET_WEBHOOKS_ALLOW_HTTP = env_bool("EGRET_WEBHOOKS_ALLOW_HTTP", False)
+EGRET_WEBHOOKS_TIMEOUT = 10.0
+# Parallel connections of one sender (a hanging receiver holds one of them, not the rest).
+EGRET_WEBHOOKS_CONCURRENCY = env_int("EGRET_WEBHOOKS_CONCURRENCY", 8)
 
 # Largest document upload accepted (API.md 9); bigger requests get 413 before being read.
 EGRET_MAX_UPLOAD_BYTES = env_int("EGRET_MAX_UPLOAD_BYTES", 25 * 1024 * 1024)

@@ -10,6 +10,8 @@ from core import views as core_views
 from knowledge.urls import document_urlpatterns, domain_urlpatterns
 from organizations import api as organizations_api
 from organizations.urls import api_key_urlpatterns, org_urlpatterns
+from webhooks import api as webhooks_api
+from webhooks.urls import webhook_urlpatterns
 
 auth_urlpatterns = [
     path("jwt/create/", core_views.LoginView.as_view(), name="jwt-create"),
@@ -43,6 +45,8 @@ urlpatterns = [
     path("v1/billings/usage/", billing_api.UsageView.as_view(), name="usage"),
     path("v1/billings/ledger/", billing_api.LedgerView.as_view(), name="ledger"),
     path("v1/billings/api-keys/", include(api_key_urlpatterns)),
+    path("v1/webhooks/", include(webhook_urlpatterns)),
+    path("v1/events/", webhooks_api.EventListView.as_view(), name="event-list"),
     # The OpenAPI 3 document and its interactive reference (public; offline assets).
     path("v1/schema/", core_views.SchemaView.as_view(), name="schema"),
     path("docs/", core_views.DocsView.as_view(), name="docs"),

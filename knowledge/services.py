@@ -18,6 +18,7 @@ from core.exceptions import FieldError, Forbidden, NotFound
 from knowledge import chunking, embeddings, parsing
 from knowledge import vectors as pgvector
 from knowledge.models import Category, Chunk, Document, Domain
+from webhooks import events
 
 logger = logging.getLogger("egret.knowledge")
 
@@ -103,6 +104,7 @@ def document_ingest(document_id, *, keep_on_failure: bool = False) -> Document:
         Document.objects.filter(pk=document.pk).update(
             status=Document.Status.READY, error="", page_count=parsed.page_count,
             chunk_count=len(drafts))
+        events.document_finished(document, status=Document.Status.READY)
     document.refresh_from_db()
     return document
 
@@ -135,6 +137,7 @@ def _fail(document: Document, error: str) -> Document:
         Chunk.objects.filter(document=document).delete()
         Document.objects.filter(pk=document.pk).update(
             status=Document.Status.FAILED, error=error, chunk_count=0)
+        events.document_finished(document, status=Document.Status.FAILED, error=error)
     document.refresh_from_db()
     return document
 

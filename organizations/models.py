@@ -17,6 +17,10 @@ class Role(models.TextChoices):
 MANAGER_ROLES = frozenset({Role.OWNER, Role.ADMIN})
 
 
+def default_credit_alert_thresholds() -> list[int]:
+    return [80, 95]
+
+
 class Organization(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     slug = models.SlugField(max_length=50, unique=True)
@@ -24,6 +28,10 @@ class Organization(models.Model):
     plan = models.ForeignKey("billing.Plan", on_delete=models.PROTECT, related_name="+")
     # Domain slugs this organization may query; empty means every domain.
     allowed_domains = models.JSONField(default=list, blank=True)
+    # Percentages of the period's granted credits at which a credits.threshold_reached
+    # event fires (API.md 13): 1-100, at most 5, sorted.
+    credit_alert_thresholds = models.JSONField(default=default_credit_alert_thresholds,
+                                               blank=True)
     is_active = models.BooleanField(default=True)
     # Per-organization limits set by operators (enterprise); null means "use the plan's".
     max_api_keys_override = models.PositiveIntegerField(null=True, blank=True)

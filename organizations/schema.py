@@ -31,6 +31,7 @@ class ApiKeyWithSecretSerializer(ApiKeySerializer):
 ORGANIZATION = {
     "id": "3b6f0d52-8a1e-4c7b-9f3d-5e2a1c0b9d84", "slug": "acme", "name": "Acme",
     "owner_email": "ada@example.com", "allowed_domains": ["privacy"],
+    "credit_alert_thresholds": [80, 95],
     "plan": "starter", "role": "owner", "max_documents": 50, "document_count": 3,
     "max_storage_bytes": 1073741824, "storage_used_bytes": 2621440, "storage_used_mb": 2.5,
     "max_storage_mb": 1024.0, "max_members": 3, "member_count": 2, "kb_status": "active",
@@ -106,14 +107,19 @@ organization_update = extend_schema(
     operation_id="orgs_partial_update", tags=ORGS, summary="Update an organization",
     description="Owners and admins (JWT). Partial: send only what changes. Each slug in "
                 "`allowed_domains` must be an existing domain; duplicates are removed; an "
-                "empty list allows every domain.",
+                "empty list allows every domain. `credit_alert_thresholds`: whole "
+                "percentages 1-100, at most 5 (sorted, duplicates removed; default [80, 95]); "
+                "each fires one `credits.threshold_reached` webhook event per billing period.",
     parameters=[SLUG],
     request=OrganizationUpdateSerializer,
     examples=[_request("Restrict domains", {"allowed_domains": ["privacy", "business-continuity"]}),
+              _request("Credit alerts", {"credit_alert_thresholds": [50, 80, 95]}),
               _request("Rename", {"name": "Acme Holdings"}),
               _response("Updated", ORGANIZATION)],
     responses={200: OrganizationSerializer,
-               **errors(400, 'allowed_domains: unknown domain "no-such-domain".'),
+               **errors(400, 'allowed_domains: unknown domain "no-such-domain".',
+                        "credit_alert_thresholds: 0 is not a whole percentage from 1 to 100.",
+                        "credit_alert_thresholds: at most 5 thresholds."),
                **errors(403, "Only owners and admins can change organization settings.")},
 )
 

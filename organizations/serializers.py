@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import re
 
 from drf_spectacular.utils import extend_schema_field
@@ -9,6 +10,7 @@ from core.schema import documented_json
 from knowledge.models import Domain
 from organizations.models import ApiKey, Invitation, Membership, Organization, Role
 
+MAX_CREDIT_ALERTS = 5
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 MB = 1024 * 1024
 
@@ -20,6 +22,10 @@ class OrganizationSerializer(serializers.ModelSerializer):
     allowed_domains = documented_json(
         serializers.ListField(child=serializers.CharField()),
         help_text="Domain slugs the organization may query; empty: every domain.")
+    credit_alert_thresholds = documented_json(
+        serializers.ListField(child=serializers.IntegerField()),
+        help_text="Percentages of the period's granted credits at which a "
+                  "credits.threshold_reached webhook event fires (1-100, at most 5).")
     plan = serializers.CharField(source="plan.slug")
     role = serializers.CharField()
     owner_email = serializers.EmailField(allow_null=True)
@@ -37,7 +43,8 @@ class OrganizationSerializer(serializers.ModelSerializer):
     class Meta:
         model = Organization
         fields = [
-            "id", "slug", "name", "owner_email", "allowed_domains", "plan", "role",
+            "id", "slug", "name", "owner_email", "allowed_domains", "credit_alert_thresholds",
+            "plan", "role",
             "max_documents", "document_count", "max_storage_bytes", "storage_used_bytes",
             "storage_used_mb", "max_storage_mb", "max_members", "member_count", "kb_status",
             "is_active", "created_at", "updated_at",
@@ -79,6 +86,18 @@ class OrganizationCreateSerializer(serializers.Serializer):
 class OrganizationUpdateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200, required=False)
     allowed_domains = serializers.ListField(child=serializers.CharField(), required=False)
+    credit_alert_thresholds = serializers.ListField(child=serializers.JSONField(),
+                                                    required=False)
+
+    def validate_credit_alert_thresholds(self, value: list) -> list[int]:
+        for item in value:
+            if isinstance(item, bool) or not isinstance(item, int) or not 1 <= item <= 100:
+                raise serializers.ValidationError(
+                    f"{json.dumps(item)} is not a whole percentage from 1 to 100.")
+        unique = sorted(set(value))
+        if len(unique) > MAX_CREDIT_ALERTS:
+            raise serializers.ValidationError(f"at most {MAX_CREDIT_ALERTS} thresholds.")
+        return unique
 
     def validate_allowed_domains(self, value: list[str]) -> list[str]:
         unique = list(dict.fromkeys(value))

@@ -87,9 +87,12 @@ def organization_create_by_operator(*, name: str, owner_email: str, slug: str | 
 
 def organization_update(
     organization: Organization, *, name: str | None = None,
-    allowed_domains: list[str] | None = None,
+    allowed_domains: list[str] | None = None, credit_alert_thresholds: list[int] | None = None,
 ) -> Organization:
     fields = ["updated_at"]
+    if credit_alert_thresholds is not None:
+        organization.credit_alert_thresholds = credit_alert_thresholds
+        fields.append("credit_alert_thresholds")
     if name is not None:
         organization.name = name
         fields.append("name")

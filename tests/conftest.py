@@ -14,6 +14,8 @@ from core.models import User
 from organizations import services as org_services
 from organizations.models import Membership, Organization, Role
 from tests import openapi_responses
+from webhooks import delivery as webhook_delivery
+from webhooks import dispatch as webhook_dispatch
 
 PASSWORD = "correct-horse-battery-42"
 
@@ -93,6 +95,26 @@ def _emails_in_the_test_thread(monkeypatch):
     uncommitted rows: here it runs in the test's thread. The `email_thread` fixture gives a
     test the real thread (on committed data)."""
     monkeypatch.setattr(emails, "_in_background", lambda task, args: task.enqueue(*args))
+
+
+# Captured before any test replaces it (see _webhooks_in_the_test_thread).
+_WEBHOOKS_IN_BACKGROUND = webhook_dispatch._in_background
+
+
+@pytest.fixture(autouse=True)
+def _webhooks_in_the_test_thread(monkeypatch):
+    """Like emails: with the immediate backend a webhook run goes to a thread of its own
+    (webhooks/dispatch.py), which could still be reading when a transactional test flushes
+    the database; here it runs in the thread that committed. `webhook_thread` gives a test
+    the real thread."""
+    monkeypatch.setattr(webhook_dispatch, "_in_background", webhook_delivery.deliver_pending)
+
+
+@pytest.fixture
+def webhook_thread(monkeypatch):
+    monkeypatch.setattr(webhook_dispatch, "_in_background", _WEBHOOKS_IN_BACKGROUND)
+    yield webhook_dispatch
+    webhook_dispatch.wait()
 
 
 class EmailThreads:

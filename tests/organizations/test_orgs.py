@@ -9,8 +9,9 @@ from organizations.models import Organization, Role
 pytestmark = pytest.mark.django_db
 
 ORG_FIELDS = {
-    "id", "slug", "name", "owner_email", "allowed_domains", "plan", "role", "max_documents",
-    "document_count", "max_storage_bytes", "storage_used_bytes", "storage_used_mb",
+    "id", "slug", "name", "owner_email", "allowed_domains", "credit_alert_thresholds", "plan",
+    "role", "max_documents", "document_count", "max_storage_bytes", "storage_used_bytes",
+    "storage_used_mb",
     "max_storage_mb", "max_members", "member_count", "kb_status", "is_active", "created_at",
     "updated_at",
 }
