@@ -24,7 +24,7 @@ RRF_K = 60
 CANDIDATES = 50  # per ranking, before fusion
 # Matching rows ranked per full-text statement on PostgreSQL, at most (docs/benchmarks.md,
 # "Retrieval at 500,000 chunks").
-RANKED_MATCHES = 1000
+RANKED_MATCHES = 250
 
 STOPWORDS = frozenset(
     "a an and are as at be but by can do does for from has have how i if in into is it its "
