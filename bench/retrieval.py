@@ -3,11 +3,14 @@
 (docs/benchmarks.md, "Knowledge: retrieval and ingestion").
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/egret_bench python bench/retrieval.py
-        [--chunks 50000] [--queries 200] [--seed 42] [--keep]
+        [--chunks 50000] [--queries 200] [--seed 42] [--keep] [--database NAME]
 
 Throwaway database, as bench/billing.py: the database named in DATABASE_URL is never used;
 `egret_bench_<pid>` is created on that server, migrated, and dropped at the end (`--keep`
-keeps it). PostgreSQL only (stored tsvector + GIN). Embeddings are switched off
+keeps it). `--database NAME` instead uses (and never drops) the database NAME on that server:
+it is created and the corpus built the first time, and later runs reuse the corpus (building
+500,000 chunks takes a while); the ingestion step is skipped then, so the corpus stays as
+built. PostgreSQL only (stored tsvector + GIN). Embeddings are switched off
 (EGRET_EMBEDDINGS=""), so search() is the lexical path.
 
   1. corpus   one Domain, two Categories, public documents plus two organizations' private
@@ -46,7 +49,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.billing import in_throwaway_database, machine  # noqa: E402
+from urllib.parse import urlsplit, urlunsplit  # noqa: E402
+
+from bench.billing import (admin_connection, in_throwaway_database, machine,  # noqa: E402
+                           setup_django)
 
 TARGET_P50_MS = 25.0
 TARGET_RATIO = 1.5
@@ -187,6 +193,32 @@ def build_corpus(total_chunks: int, rng: random.Random) -> dict:
         sizes = cursor.fetchone()
     return {"domain": domain, "categories": categories, "orgs": orgs, "words": words,
             "documents": len(documents), "indexed": indexed, "inserted_at": inserted,
+            "sizes": sizes}
+
+
+def existing_corpus(total_chunks: int, seed: int) -> dict | None:
+    """The corpus a previous `--database` run built with these arguments, or None."""
+    from django.db import connection
+
+    from knowledge.models import Category, Chunk, Document, Domain
+    from organizations.models import Organization
+
+    domain = Domain.objects.filter(slug="bench-continuity").first()
+    if domain is None:
+        return None
+    indexed = Chunk.objects.count()
+    if indexed != total_chunks:
+        sys.exit(f"the database holds a corpus of {indexed} chunks, not {total_chunks}: "
+                 "use another --database name")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_size_pretty(pg_total_relation_size('knowledge_chunk')), "
+                       "pg_size_pretty(pg_relation_size('knowledge_chunk_search_gin'))")
+        sizes = cursor.fetchone()
+    words, _ = vocabulary(random.Random(seed), 3000)  # build_corpus's first draw
+    return {"domain": domain,
+            "categories": list(Category.objects.filter(domain=domain).order_by("pk")),
+            "orgs": [Organization.objects.get(slug=f"bench-org-{i}") for i in range(2)],
+            "words": words, "documents": Document.objects.count(), "indexed": indexed,
             "sizes": sizes}
 
 
@@ -382,6 +414,9 @@ def main() -> int:
                         help="ingested documents per type (30)")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--keep", action="store_true", help="do not drop the database")
+    parser.add_argument("--database", metavar="NAME",
+                        help="build the corpus in NAME once, reuse it later, never drop it "
+                             "(ingestion skipped)")
     args = parser.parse_args()
 
     url = os.environ.get("DATABASE_URL", "")
@@ -389,7 +424,27 @@ def main() -> int:
         sys.exit("Set DATABASE_URL=postgres://user@host:port/anything (a throwaway database "
                  "egret_bench_<pid> is created on that server and dropped at the end).")
     os.environ["EGRET_EMBEDDINGS"] = ""  # lexical search only
+    if args.database:
+        return in_named_database(url, args.database, lambda: run(args))
     return in_throwaway_database(url, args.keep, lambda: run(args))
+
+
+def in_named_database(url: str, name: str, body) -> int:
+    from psycopg import sql
+
+    with admin_connection(url) as admin:
+        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                               [name]).fetchone()
+        if not exists:
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    print(f"database {name} {'reused' if exists else 'created'} (kept at the end)")
+    setup_django(urlunsplit(urlsplit(url)._replace(path=f"/{name}")))
+    try:
+        return body()
+    finally:
+        from django.db import connections
+
+        connections.close_all()
 
 
 def run(args) -> int:
@@ -397,16 +452,24 @@ def run(args) -> int:
     rng = random.Random(args.seed)
 
     started = time.perf_counter()
-    corpus = build_corpus(args.chunks, rng)
+    corpus = existing_corpus(args.chunks, args.seed) if args.database else None
+    reused = corpus is not None
+    if not reused:
+        corpus = build_corpus(args.chunks, rng)
     built = time.perf_counter()
     print(f"\ncorpus: {corpus['indexed']} chunks in {corpus['documents']} documents "
           f"(~{PRIVATE_SHARE:.0%} private, 2 organizations), {WORDS_PER_CHUNK} words each; "
           f"table {corpus['sizes'][0]}, GIN {corpus['sizes'][1]}")
-    print(f"  built in {built - started:.1f}s (insert "
-          f"{corpus['inserted_at'] - started:.1f}s, index_chunks + VACUUM ANALYZE "
-          f"{built - corpus['inserted_at']:.1f}s)", flush=True)
+    if reused:
+        print("  reused from an earlier run")
+    else:
+        print(f"  built in {built - started:.1f}s (insert "
+              f"{corpus['inserted_at'] - started:.1f}s, index_chunks + VACUUM ANALYZE "
+              f"{built - corpus['inserted_at']:.1f}s)", flush=True)
 
-    queries = make_queries(rng, corpus["words"], args.queries)
+    # the queries have their own generator, so a reused corpus is asked the same questions
+    queries = make_queries(random.Random(f"{args.seed}-queries"), corpus["words"],
+                           args.queries)
     result = measure_queries(corpus, queries)
     times = result["times"]
     print(f"\n{len(queries)} queries (2-5 terms, domain+category+organization, scope all, "
@@ -439,6 +502,10 @@ def run(args) -> int:
           f"{times['raw'][slowest]:.1f} ms):")
     print("  " + explain(result["cases"][slowest]).replace("\n", "\n  "), flush=True)
 
+    if args.database:
+        print(f"\nbenchmark ran {time.perf_counter() - started:.0f}s (ingestion skipped: "
+              "--database keeps the corpus as built)")
+        return 0
     ingest = measure_ingestion(corpus, args.documents, rng)
     print("\ningestion (document_create, then document_ingest timed; embeddings off):")
     print("  type     | docs | pages | chunks | seconds | pages/s | chunks/s | ms/doc")

@@ -8,7 +8,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing import schema, selectors, services
-from billing.serializers import LedgerEntrySerializer, PlanSerializer, UsageQuerySerializer
+from billing.serializers import (LedgerEntrySerializer, PlanSerializer, UsageQuerySerializer,
+                                 plan_representation)
 from core.api import NewestFirstPagination, OrganizationScopedView, validated
 from core.exceptions import FieldError
 
@@ -30,7 +31,7 @@ class SubscriptionView(OrganizationScopedView):
         subscription = organization.subscription
         return Response({
             "organization": organization.slug,
-            "plan": PlanSerializer(organization.plan).data,
+            "plan": plan_representation(organization.plan),
             "status": subscription.status,
             "current_period_start": subscription.current_period_start,
             "current_period_end": subscription.current_period_end,

@@ -1,3 +1,5 @@
+import functools
+
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -18,6 +20,20 @@ class PlanSerializer(serializers.ModelSerializer):
             "has_api_access", "has_streaming", "has_export", "has_cross_category_compare",
             "has_custom_documents",
         ]
+
+
+@functools.cache
+def _plan_fields() -> PlanSerializer:
+    serializer = PlanSerializer()
+    serializer.fields  # noqa: B018 (built here, once, then only read by every thread)
+    return serializer
+
+
+def plan_representation(plan: Plan) -> dict:
+    """`PlanSerializer(plan).data` without building the serializer's fields again for each
+    request (a ModelSerializer derives them from the model every time it is made): what the
+    quota read, one of the hottest endpoints, returns for the plan."""
+    return _plan_fields().to_representation(plan)
 
 
 class LedgerActorSerializer(serializers.Serializer):

@@ -13,6 +13,7 @@ from rest_framework_simplejwt import authentication as jwt_authentication
 from rest_framework_simplejwt.exceptions import InvalidToken
 
 from core import keyformat
+from core.prepared import PreparedGet
 
 INVALID_API_KEY = "Invalid or expired API key. Check that the key is active and has not expired."
 # The one reason the public Egret API gives for a bad access token (API.md 1); SimpleJWT >= 5.4
@@ -71,11 +72,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if not keyformat.is_well_formed(raw):
             raise exceptions.AuthenticationFailed(INVALID_API_KEY)
         try:
-            key = ApiKey.objects.select_related(
-                "organization__plan", "organization__subscription", "organization__credit_account"
-            ).get(
-                digest=keyformat.digest(raw)
-            )
+            key = _key_by_digest.get(keyformat.digest(raw))
         except ApiKey.DoesNotExist:
             raise exceptions.AuthenticationFailed(INVALID_API_KEY) from None
         now = timezone.now()
@@ -86,6 +83,20 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request: Request) -> str:
         return WWW_AUTHENTICATE
+
+
+def _keys_with_their_organization(digest):
+    from organizations.models import ApiKey
+
+    return ApiKey.objects.select_related(
+        "organization__plan", "organization__subscription", "organization__credit_account"
+    ).filter(digest=digest)
+
+
+# One query per request, compiled once per connection: the key is read from the database on
+# every request (no cache of keys), so a revoked key, an expired one or a deactivated
+# organization is refused from the next request on, in every worker.
+_key_by_digest = PreparedGet(_keys_with_their_organization)
 
 
 def _touch(key, now) -> None:

@@ -192,6 +192,13 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
+if _db["ENGINE"] == "django.db.backends.postgresql":
+    # No JIT compilation: its 10-50 ms per statement is paid when the planner's estimate is
+    # large (full-text search on a big library), never won back on statements that return a
+    # page of rows (docs/benchmarks.md, "Retrieval at 500,000 chunks"). Added to any
+    # `?options=` of DATABASE_URL.
+    _options = _db.setdefault("OPTIONS", {})
+    _options["options"] = (_options.get("options", "") + " -c jit=off").strip()
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -200,7 +207,7 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "core.cache.RedisCache",  # Django's, with its clients reused
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "egret",
         }

@@ -22,6 +22,9 @@ from knowledge.models import Chunk, Document
 SCOPES = ("all", "public", "private")
 RRF_K = 60
 CANDIDATES = 50  # per ranking, before fusion
+# Matching rows ranked per full-text statement on PostgreSQL, at most (docs/benchmarks.md,
+# "Retrieval at 500,000 chunks").
+RANKED_MATCHES = 250
 
 STOPWORDS = frozenset(
     "a an and are as at be but by can do does for from has have how i if in into is it its "
@@ -170,14 +173,18 @@ def _postgres_ranked(query: str, where: str, params: list, limit: int, *,
         columns += f", {rank} AS rank"
         stage_params += _tsquery_params(rank_arity, config, query)
         ranked_by = "q.rank"
+    # At most RANKED_MATCHES matching rows are ranked (the LIMIT inside `hit` keeps the
+    # planner from flattening it): the cost of a statement is bounded whatever the size of
+    # the library, instead of growing with the number of rows a frequent term matches.
     sql = (
-        f"WITH q AS (SELECT {columns}) "
-        f"SELECT c.id, {function}('{{0.1, 0.2, 0.4, 1.0}}', c.search_vector, {ranked_by}, 32) "
-        "AS rank FROM knowledge_chunk c, q WHERE q.query::text <> '' "
-        f"AND c.search_vector @@ q.query AND {where} ORDER BY rank DESC, c.id LIMIT %s"
+        f"WITH q AS (SELECT {columns}), "
+        "hit AS (SELECT c.id, c.search_vector FROM knowledge_chunk c, q "
+        f"WHERE q.query::text <> '' AND c.search_vector @@ q.query AND {where} LIMIT %s) "
+        f"SELECT hit.id, {function}('{{0.1, 0.2, 0.4, 1.0}}', hit.search_vector, "
+        f"{ranked_by}, 32) AS rank FROM hit, q ORDER BY rank DESC, hit.id LIMIT %s"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*stage_params, *params, limit])
+        cursor.execute(sql, [*stage_params, *params, RANKED_MATCHES, limit])
         return [(pk, float(rank)) for pk, rank in cursor.fetchall()]
 
 

@@ -31,7 +31,7 @@ def redis_db(settings):
     except redis.exceptions.RedisError as exc:
         pytest.skip(f"Redis is not reachable at {REDIS_URL} ({exc}); set EGRET_TEST_REDIS_URL")
     client.flushdb()
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+    settings.CACHES = {"default": {"BACKEND": "core.cache.RedisCache",
                                    "LOCATION": REDIS_URL, "KEY_PREFIX": PREFIX}}
     yield client
     client.flushdb()

@@ -70,3 +70,29 @@ def test_quotes_skip_the_two_of_the_terms_step(library, domain, category, monkey
     stages.clear()
     retrieval.search("backup custodian fire", domain=domain, category=category, limit=5)
     assert stages == ["all", "pairs", "any"]
+
+
+def test_each_statement_ranks_at_most_ranked_matches_rows_inside_the_filters(
+        library, domain, category, org, monkeypatch):
+    """The candidate limit bounds the rows a statement ranks; the tenant and scope filters
+    are applied before it, so a limited statement still returns only rows it may see."""
+    other = ingest(b"# other.md\n\nBackup encryption keys of the custodian.", "other.md",
+                   organization=org, domain=domain, category=category)
+    assert other.chunk_count == 1
+    where, params = retrieval._filters(domain, category, None, "public")
+    query = "backup encryption custodian visitor"
+    unlimited = retrieval._postgres_ranked(query, where, params, 10, stage="any")
+    assert len(unlimited) == 4  # every public passage holding one of the terms
+
+    monkeypatch.setattr(retrieval, "RANKED_MATCHES", 2)
+    limited = retrieval._postgres_ranked(query, where, params, 10, stage="any")
+    assert len(limited) == 2 and set(limited) <= set(unlimited)
+    assert other.chunks.get().pk not in {pk for pk, _ in limited}
+    hits = retrieval.search(query, domain=domain, category=category, limit=5)
+    assert "other.md" not in names(hits) and 1 <= len(hits) <= 5
+
+
+def test_postgresql_connections_run_without_jit(db):
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW jit")
+        assert cursor.fetchone()[0] == "off"

@@ -1,0 +1,144 @@
+"""The API-key quota read, the hottest authenticated request (docs/benchmarks.md, "Hot path:
+the quota read"): one query, the key read from the database on every request (so revocation,
+expiry and deactivation take effect at once), the plan as the plans endpoint shows it."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import connections
+from django.utils import timezone
+
+from billing.models import Plan
+from billing.serializers import PlanSerializer, plan_representation
+from core import keyformat
+from core.authentication import INVALID_API_KEY, _key_by_digest
+from organizations.models import ApiKey, Organization
+
+URL = "/v1/billings/subscription/"
+
+
+def warmed(key_client, raw):
+    """A client whose key has been used once (its last_used_at written)."""
+    api = key_client(raw)
+    assert api.get(URL).status_code == 200
+    return api
+
+
+def test_quota_read_is_one_query_naming_the_key(org, make_key, key_client,
+                                                django_assert_num_queries):
+    _, raw = make_key(org)
+    api = warmed(key_client, raw)
+    with django_assert_num_queries(1) as captured:
+        response = api.get(URL)
+    assert response.status_code == 200
+    assert response.json()["organization"] == "acme"
+    assert "organizations_apikey" in captured.captured_queries[0]["sql"]
+
+
+def test_revoked_key_is_refused_on_the_next_request(org, make_key, key_client,
+                                                    django_assert_max_num_queries):
+    key, raw = make_key(org)
+    api = warmed(key_client, raw)
+    ApiKey.objects.filter(pk=key.pk).update(revoked_at=timezone.now())
+    with django_assert_max_num_queries(1):
+        response = api.get(URL)
+    assert response.status_code == 401
+    assert response.json() == {"detail": INVALID_API_KEY}
+
+
+def test_expired_key_is_refused_on_the_next_request(org, make_key, key_client):
+    key, raw = make_key(org)
+    api = warmed(key_client, raw)
+    ApiKey.objects.filter(pk=key.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    response = api.get(URL)
+    assert response.status_code == 401
+    assert response.json() == {"detail": INVALID_API_KEY}
+
+
+def test_deactivated_organization_is_refused_on_the_next_request(org, make_key, key_client):
+    _, raw = make_key(org)
+    api = warmed(key_client, raw)
+    Organization.objects.filter(pk=org.pk).update(is_active=False)
+    response = api.get(URL)
+    assert response.status_code == 401
+    assert response.json() == {"detail": INVALID_API_KEY}
+
+
+def test_plan_and_figures_are_read_fresh_on_every_request(org, make_key, key_client):
+    _, raw = make_key(org)
+    api = warmed(key_client, raw)
+    Organization.objects.filter(pk=org.pk).update(plan=Plan.objects.get(slug="professional"))
+    Plan.objects.filter(slug="professional").update(description="Changed a moment ago.")
+    body = api.get(URL).json()
+    assert body["plan"]["slug"] == "professional"
+    assert body["plan"]["description"] == "Changed a moment ago."
+
+
+def test_plan_in_the_quota_read_is_the_plans_endpoint_representation(db):
+    plans = list(Plan.objects.all())
+    assert len(plans) == 4
+    for plan in plans:
+        assert plan_representation(plan) == PlanSerializer(plan).data
+    assert plan_representation(plans[0])["price_monthly_usd"] == str(plans[0].price_monthly_usd)
+
+
+def test_prepared_lookup_builds_what_the_orm_builds(org, make_key):
+    Organization.objects.filter(pk=org.pk).update(allowed_domains=["acme.example"],
+                                                  max_storage_gb_override=Decimal("2.50"))
+    key, raw = make_key(org, expires_at=timezone.now() + timedelta(days=3))
+    digest = keyformat.digest(raw)
+    expected = ApiKey.objects.select_related(
+        "organization__plan", "organization__subscription", "organization__credit_account"
+    ).get(digest=digest)
+
+    for _ in range(2):  # compiled on the first call, reused on the second
+        found = _key_by_digest.get(digest)
+        pairs = [(found, expected), (found.organization, expected.organization),
+                 (found.organization.plan, expected.organization.plan),
+                 (found.organization.subscription, expected.organization.subscription),
+                 (found.organization.credit_account, expected.organization.credit_account)]
+        for got, want in pairs:
+            assert type(got) is type(want)
+            for field in want._meta.concrete_fields:
+                assert getattr(got, field.attname) == getattr(want, field.attname), field.name
+            assert not got._state.adding and got._state.db == "default"
+        assert found.organization.allowed_domains == ["acme.example"]
+        assert found.expires_at.tzinfo is not None
+    with pytest.raises(ApiKey.DoesNotExist):
+        _key_by_digest.get(keyformat.digest(keyformat.generate()))
+
+
+def test_prepared_lookup_reads_related_objects_without_queries(org, make_key,
+                                                              django_assert_num_queries):
+    _, raw = make_key(org)
+    with django_assert_num_queries(1):
+        found = _key_by_digest.get(keyformat.digest(raw))
+        assert found.organization.plan.slug == "starter"
+        assert found.organization.subscription.status == "active"
+        assert found.organization.credit_account.balance == 5000
+
+
+@pytest.mark.django_db(transaction=True)
+def test_prepared_lookup_in_another_thread_uses_that_threads_connection(org, make_key):
+    """Connections are per thread: each thread runs the statement on its own."""
+    _, raw = make_key(org)
+    digest = keyformat.digest(raw)
+    assert _key_by_digest.get(digest).organization.slug == "acme"
+    seen: list = []
+
+    def other() -> None:
+        try:
+            seen.append(_key_by_digest.get(digest).organization.slug)
+            seen.append(_key_by_digest.compiled().connection is connections["default"])
+        finally:
+            connections["default"].close()
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    thread.join()
+    assert seen == ["acme", True]
+    assert _key_by_digest.compiled().connection is connections["default"]
