@@ -6,6 +6,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.schema import documented_json
+from core.strict import StrictSerializer
 from knowledge.models import Domain
 from organizations.models import ApiKey, Invitation, Membership, Organization, Role
 
@@ -64,7 +65,8 @@ class OrganizationSerializer(serializers.ModelSerializer):
         return "processing" if getattr(obj, "processing_documents", 0) else "empty"
 
 
-class OrganizationCreateSerializer(serializers.Serializer):
+class OrganizationCreateSerializer(StrictSerializer):
+    represents = OrganizationSerializer
     name = serializers.CharField(max_length=200)
     slug = serializers.CharField(max_length=50, min_length=2, required=False)
 
@@ -76,7 +78,8 @@ class OrganizationCreateSerializer(serializers.Serializer):
         return value
 
 
-class OrganizationUpdateSerializer(serializers.Serializer):
+class OrganizationUpdateSerializer(StrictSerializer):
+    represents = OrganizationSerializer
     name = serializers.CharField(max_length=200, required=False)
     allowed_domains = serializers.ListField(child=serializers.CharField(), required=False)
 
@@ -99,7 +102,8 @@ class MemberSerializer(serializers.ModelSerializer):
         fields = ["user_id", "email", "name", "role", "joined_at"]
 
 
-class MemberAddSerializer(serializers.Serializer):
+class MemberAddSerializer(StrictSerializer):
+    represents = MemberSerializer
     email = serializers.EmailField()
     role = serializers.ChoiceField(choices=Role.choices, default=Role.MEMBER)
 
@@ -129,7 +133,7 @@ class InvitationSerializer(InvitationCreatedSerializer):
         return "pending" if obj.is_pending() else "expired"
 
 
-class InvitationAcceptSerializer(serializers.Serializer):
+class InvitationAcceptSerializer(StrictSerializer):
     token = serializers.CharField(max_length=200, help_text="`token` from the invitation link.")
     password = serializers.CharField(
         max_length=128, required=False, write_only=True, trim_whitespace=False,
@@ -148,7 +152,8 @@ class MembershipSerializer(MemberSerializer):
         fields = ["organization", *MemberSerializer.Meta.fields]
 
 
-class MemberRoleSerializer(serializers.Serializer):
+class MemberRoleSerializer(StrictSerializer):
+    represents = MemberSerializer
     role = serializers.ChoiceField(choices=Role.choices)
 
 
@@ -162,12 +167,16 @@ class ApiKeySerializer(serializers.ModelSerializer):
                   "expires_at", "created_by"]
 
 
-class ApiKeyCreateSerializer(serializers.Serializer):
+class ApiKeyCreateSerializer(StrictSerializer):
+    represents = ApiKeySerializer
+    also_read_only = ("key",)
     name = serializers.CharField(max_length=100)
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
 
 
-class ApiKeyUpdateSerializer(serializers.Serializer):
+class ApiKeyUpdateSerializer(StrictSerializer):
+    represents = ApiKeySerializer
+    also_read_only = ("key",)
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
     name = serializers.CharField(max_length=100, required=False)
 
