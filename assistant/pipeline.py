@@ -217,7 +217,8 @@ class Answering:
                         created_at=now),
             ])
             if insufficient:
-                billing.credits_refund(self.reservation, memo="insufficient context")
+                billing.credits_refund(self.reservation, memo="insufficient context",
+                                       message_id=self.message_id)
             else:
                 billing.credits_settle(self.reservation, message_id=self.message_id,
                                        session_id=self.session_id)

@@ -342,6 +342,16 @@ def _charge_entry(reservation: Reservation) -> LedgerEntry:
     return reservation.entries.filter(kind=Kind.QUERY_CHARGE).order_by("id").first()
 
 
+def _charge_names_message(reservation: Reservation, message_id) -> None:
+    """The charge is written when credits are reserved, before the answer exists; the answer's
+    message id is filled in when the reservation finishes with one, so the charge names the
+    message it paid for. The only column of an entry written after its insert (no amount or
+    balance ever changes); it runs before the account row is locked."""
+    if message_id is not None:
+        LedgerEntry.objects.filter(reservation_id=reservation.pk, kind=Kind.QUERY_CHARGE,
+                                   message_id__isnull=True).update(message_id=message_id)
+
+
 def credits_settle(reservation: Reservation, *, final_cost: int | None = None,
                    message_id=None, session_id=None) -> Reservation:
     """Keep the charge; if the final cost differs, charge (as far as the balance allows) or
@@ -352,6 +362,7 @@ def credits_settle(reservation: Reservation, *, final_cost: int | None = None,
     with transaction.atomic():
         _finish(reservation, Reservation.Status.SETTLED, message_id=message_id,
                 session_id=session_id or reservation.session_id)
+        _charge_names_message(reservation, message_id)
         if final_cost is None or final_cost == amount:
             _move(reservation.organization_id, 0, kept, charged_in=charged_in)
             return reservation
@@ -379,12 +390,16 @@ def credits_settle(reservation: Reservation, *, final_cost: int | None = None,
     return reservation
 
 
-def credits_refund(reservation: Reservation, *, memo: str = "") -> Reservation:
+def credits_refund(reservation: Reservation, *, memo: str = "", message_id=None) -> Reservation:
     """Give the whole reservation back (generation failed, stream broke, no grounded answer,
     or the request died and the sweeper found it). A charge from an earlier period was
-    counted there: its refund is granted in the current one."""
+    counted there: its refund is granted in the current one. `message_id` names the answer
+    that was stored at no charge (an ungrounded one), if any: the charge and the refund
+    both refer to it."""
     with transaction.atomic():
-        _finish(reservation, Reservation.Status.REFUNDED)
+        _finish(reservation, Reservation.Status.REFUNDED,
+                **({"message_id": message_id} if message_id is not None else {}))
+        _charge_names_message(reservation, message_id)
         charge = _charge_entry(reservation)
         movement = _move(reservation.organization_id, reservation.amount,
                          Figures(reserved=-reservation.amount),
@@ -393,7 +408,7 @@ def credits_refund(reservation: Reservation, *, memo: str = "") -> Reservation:
         _entry(reservation.organization_id, Kind.REFUND, reservation.amount, movement,
                reservation=reservation, actor_user_id=charge.actor_user_id,
                actor_api_key_id=charge.actor_api_key_id, session_id=reservation.session_id,
-               model=charge.model, domain=charge.domain, memo=memo)
+               message_id=message_id, model=charge.model, domain=charge.domain, memo=memo)
     return reservation
 
 
