@@ -80,7 +80,7 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
 
     @admin.display(description="memo", ordering="memo")
     def memo_display(self, obj: LedgerEntry) -> str:
-        return short_text(obj.memo, 60)
+        return short_text(obj.memo, 40)
 
 
 @admin.register(IdempotencyRecord)
