@@ -5,6 +5,7 @@ request whose answer was never stored leaves both without one. Read through the 
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 
@@ -61,10 +62,8 @@ def test_a_failed_request_names_no_message(api, org, monkeypatch):
 
 
 def test_a_higher_final_cost_names_the_message_on_both_charges(org):
-    import uuid
-
-    reservation = billing.credits_reserve(org, 2)
     message_id = uuid.uuid4()
+    reservation = billing.credits_reserve(org, 2, message_id=message_id)
     billing.credits_settle(reservation, final_cost=3, message_id=message_id)
     charges = LedgerEntry.objects.filter(reservation=reservation).order_by("id")
     assert [(e.kind, e.amount, e.message_id) for e in charges] == [
@@ -72,13 +71,29 @@ def test_a_higher_final_cost_names_the_message_on_both_charges(org):
 
 
 @pytest.mark.parametrize("final_cost", [None, 1])
-def test_settling_names_the_message_without_touching_amounts(org, final_cost):
-    import uuid
-
-    reservation = billing.credits_reserve(org, 2)
-    balance_after = LedgerEntry.objects.get(reservation=reservation).balance_after
+def test_the_charge_names_the_message_from_the_reservation_on(org, final_cost):
     message_id = uuid.uuid4()
+    reservation = billing.credits_reserve(org, 2, message_id=message_id)
+    charge = LedgerEntry.objects.get(reservation=reservation)
+    assert (charge.amount, charge.message_id) == (-2, message_id)
     billing.credits_settle(reservation, final_cost=final_cost, message_id=message_id)
-    charge = LedgerEntry.objects.get(reservation=reservation, kind="query_charge")
-    assert (charge.amount, charge.balance_after, charge.message_id) == (
-        -2, balance_after, message_id)
+    entries = LedgerEntry.objects.filter(reservation=reservation)
+    assert {e.message_id for e in entries} == {message_id}
+    charge.refresh_from_db()
+    assert charge.amount == -2
+
+
+def test_a_refund_without_a_stored_answer_clears_the_planned_message(org):
+    reservation = billing.credits_reserve(org, 2, message_id=uuid.uuid4())
+    billing.credits_refund(reservation, memo="request failed")
+    entries = LedgerEntry.objects.filter(reservation=reservation).order_by("id")
+    assert [(e.kind, e.amount, e.message_id) for e in entries] == [
+        ("query_charge", -2, None), ("refund", 2, None)]
+
+
+def test_a_refund_of_a_stored_answer_keeps_the_message_on_both(org):
+    message_id = uuid.uuid4()
+    reservation = billing.credits_reserve(org, 2, message_id=message_id)
+    billing.credits_refund(reservation, memo="insufficient context", message_id=message_id)
+    entries = LedgerEntry.objects.filter(reservation=reservation)
+    assert {e.message_id for e in entries} == {message_id}
