@@ -53,6 +53,18 @@ def busy_org(make_user, make_org, category, n: int) -> Organization:
     return org
 
 
+def stamped(reservation, when: datetime | None = None):
+    """On PostgreSQL a reservation's entries take the database clock (clock_timestamp()),
+    which time_machine does not move: give them the travelled time."""
+    from django.utils import timezone as dj_timezone
+
+    from billing.models import LedgerEntry
+
+    LedgerEntry.objects.filter(reservation=reservation).update(
+        created_at=when or dj_timezone.now())
+    return reservation
+
+
 def rows(html: str) -> dict[str, str]:
     """Each result row's text, by organization slug."""
     found = {}
@@ -108,8 +120,8 @@ def test_the_organization_page_shows_the_period_chart_and_latest_ledger(
         staff, make_user, make_org, make_key):
     org = make_org(make_user("ada@acme.example"), plan="starter", slug="acme")
     key, _raw = make_key(org, name="ingest-bot")
-    billing.credits_settle(billing.credits_reserve(org, 3, actor_api_key=key))
-    open_reservation = billing.credits_reserve(org, 2, actor_api_key=key)
+    stamped(billing.credits_settle(billing.credits_reserve(org, 3, actor_api_key=key)))
+    open_reservation = stamped(billing.credits_reserve(org, 2, actor_api_key=key))
     page = staff.get(f"{LIST}{org.pk}/change/").content.decode()
     overview = re.search(r'<table class="credits-overview">.*?</table>', page, re.S).group(0)
     figures = dict(re.findall(r"<th scope=\"row\">([^<]+)</th><td>(-?\d+)</td>", overview))
@@ -133,10 +145,10 @@ def test_the_usage_series_counts_kept_credits_per_day_in_both_periods(make_user,
     with time_machine.travel(datetime(2026, 1, 10, 8, 0, tzinfo=timezone.utc), tick=False):
         org = make_org(make_user(), plan="starter", slug="acme")
     with time_machine.travel(datetime(2026, 2, 3, 9, 0, tzinfo=timezone.utc), tick=False):
-        billing.credits_settle(billing.credits_reserve(org, 4))
+        stamped(billing.credits_settle(billing.credits_reserve(org, 4)))
     with time_machine.travel(datetime(2026, 2, 12, 9, 0, tzinfo=timezone.utc), tick=False):
-        billing.credits_settle(billing.credits_reserve(org, 2))
-        billing.credits_refund(billing.credits_reserve(org, 7))  # refunded: not kept
+        stamped(billing.credits_settle(billing.credits_reserve(org, 2)))
+        stamped(billing.credits_refund(billing.credits_reserve(org, 7)))  # refunded: not kept
         series = charts.usage_series(Organization.objects.get(pk=org.pk))
     assert (series.last_start.isoformat(), series.current_start.isoformat(),
             series.current_end.isoformat()) == ("2026-01-10", "2026-02-10", "2026-03-10")
@@ -170,8 +182,8 @@ def test_the_ledger_filters_by_organization_and_shows_actor_and_seconds(
     acme = make_org(make_user("ada@acme.example"), plan="starter", slug="acme")
     globex = make_org(make_user("hank@globex.example"), plan="starter", slug="globex")
     key, _ = make_key(acme, name="bot")
-    with time_machine.travel(datetime(2026, 3, 20, 12, 34, 56, tzinfo=timezone.utc)):
-        billing.credits_settle(billing.credits_reserve(acme, 1, actor_api_key=key))
+    stamped(billing.credits_settle(billing.credits_reserve(acme, 1, actor_api_key=key)),
+            datetime(2026, 3, 20, 12, 34, 56, tzinfo=timezone.utc))
     billing.credits_grant(globex, 10, memo="bonus", actor_user=globex.memberships.get().user)
     page = staff.get(f"{LEDGER}?organization__id__exact={acme.pk}").content.decode()
     table = re.search(r'<table id="result_list">.*?</table>', page, re.S).group(0)
