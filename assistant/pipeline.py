@@ -151,7 +151,8 @@ class Answering:
         self.reservation = billing.credits_reserve(
             query.acting.organization, query.model.credits_per_query,
             actor_user=query.acting.user, actor_api_key=query.acting.api_key,
-            session_id=self.session_id, model=query.model.id, domain=query.domain.slug)
+            session_id=self.session_id, message_id=self.message_id, model=query.model.id,
+            domain=query.domain.slug)
 
     def retrieve(self) -> None:
         query = self.query
@@ -217,7 +218,8 @@ class Answering:
                         created_at=now),
             ])
             if insufficient:
-                billing.credits_refund(self.reservation, memo="insufficient context")
+                billing.credits_refund(self.reservation, memo="insufficient context",
+                                       message_id=self.message_id)
             else:
                 billing.credits_settle(self.reservation, message_id=self.message_id,
                                        session_id=self.session_id)

@@ -5,6 +5,7 @@ from rest_framework import serializers
 
 from assistant.models import AIModel, ChatSession, Message
 from core.schema import documented_json
+from core.strict import StrictSerializer
 
 MODES = ("compliance", "advisory", "auto")
 SCOPES = ("all", "public", "private")
@@ -15,7 +16,7 @@ MAX_QUERY_CHARS = 4000
 # are declared in the order their 400s are reported. (A comment, not a docstring: the OpenAPI
 # document would publish a docstring, as "QueryRequest".)
 @extend_schema_serializer(component_name="Query")
-class QueryRequestSerializer(serializers.Serializer):
+class QueryRequestSerializer(StrictSerializer):
     query = serializers.CharField(max_length=MAX_QUERY_CHARS, trim_whitespace=True,
                                   help_text="The question.")
     domain = serializers.CharField(max_length=100, help_text="A domain slug.")
@@ -117,7 +118,8 @@ class RecentQuerySerializer(serializers.Serializer):
     limit = serializers.IntegerField(min_value=1, max_value=100, required=False, default=20)
 
 
-class RenameSerializer(serializers.Serializer):
+class RenameSerializer(StrictSerializer):
+    represents = SessionSerializer
     title = serializers.CharField(min_length=1, max_length=200)
 
 

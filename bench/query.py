@@ -15,7 +15,7 @@ retrieval, the default. The model is `extractive` (the default model: no network
   1. data     unless --skip-synthetic, the 50,000-chunk corpus of bench/retrieval.py
               (build_corpus: domain `bench-continuity`, categories `us`/`sg`); then, through
               tests.servers.ServedApp, `migrate` and `egret_demo` (the 36-document demo
-              library, the org "demo" on `starter` and its API key) and a gunicorn started with
+              library, the org "demo" on `professional` and its API key) and a gunicorn started with
               gunicorn.conf.py (gthread; GUNICORN_WORKERS/THREADS from --workers/--threads,
               access log off, GUNICORN_MAX_REQUESTS=0 so no worker is recycled mid-run). The
               demo org gets a top-up that outlasts the run; the throttles are raised to

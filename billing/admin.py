@@ -1,6 +1,17 @@
 from django.contrib import admin
 
 from billing.models import CreditAccount, IdempotencyRecord, LedgerEntry, Plan, Subscription
+from core.display import short_text, utc_time
+
+
+def ledger_actor(entry: LedgerEntry) -> str:
+    """Who moved the credits: a user's email, an API key's prefix and name, or the service
+    itself (rollover, sweeper, commands run without a user)."""
+    if entry.actor_api_key_id:
+        return f"key {entry.actor_api_key.key_prefix}… ({entry.actor_api_key.name})"
+    if entry.actor_user_id:
+        return entry.actor_user.email
+    return "system"
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -52,11 +63,24 @@ class CreditAccountAdmin(ReadOnlyAdmin):
 
 @admin.register(LedgerEntry)
 class LedgerEntryAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "organization", "kind", "amount", "balance_after", "memo")
-    list_filter = ("kind",)
-    list_select_related = ("organization",)
+    list_display = ("time_display", "organization", "kind", "amount", "balance_after",
+                    "actor_display", "memo_display")
+    list_filter = (("organization", admin.RelatedFieldListFilter), "kind")
+    list_select_related = ("organization", "actor_user", "actor_api_key")
     search_fields = ("organization__slug", "memo", "idempotency_key")
     date_hierarchy = "created_at"
+
+    @admin.display(description="time (UTC)", ordering="created_at")
+    def time_display(self, obj: LedgerEntry) -> str:
+        return utc_time(obj.created_at, seconds=True)
+
+    @admin.display(description="actor")
+    def actor_display(self, obj: LedgerEntry) -> str:
+        return ledger_actor(obj)
+
+    @admin.display(description="memo", ordering="memo")
+    def memo_display(self, obj: LedgerEntry) -> str:
+        return short_text(obj.memo, 40)
 
 
 @admin.register(IdempotencyRecord)

@@ -296,16 +296,18 @@ def credits_grant(organization, amount: int, *, kind: str = Kind.TOP_UP, memo: s
 
 
 def credits_reserve(organization, amount: int, *, actor_user=None, actor_api_key=None,
-                    idempotency_key: str | None = None, session_id=None, model: str = "",
-                    domain: str = "", memo: str = "") -> Reservation:
-    """Charge `amount` now (one conditional UPDATE); 402 when the balance cannot cover it."""
+                    idempotency_key: str | None = None, session_id=None, message_id=None,
+                    model: str = "", domain: str = "", memo: str = "") -> Reservation:
+    """Charge `amount` now (one conditional UPDATE); 402 when the balance cannot cover it.
+    `message_id` is the id the answer will be stored under: the charge names the message it
+    pays for from the start (a refund without a stored answer clears it)."""
     if amount <= 0:
         raise ValueError("A reservation must be for a positive number of credits.")
     ensure_current_period(organization)
     fields = dict(actor_user_id=getattr(actor_user, "pk", None),
                   actor_api_key_id=getattr(actor_api_key, "pk", None),
-                  idempotency_key=idempotency_key, session_id=session_id, model=model,
-                  domain=domain, memo=memo)
+                  idempotency_key=idempotency_key, session_id=session_id,
+                  message_id=message_id, model=model, domain=domain, memo=memo)
     if connection.vendor == "postgresql":
         return _reserve_one_statement(organization, amount, fields)
     return _reserve_in_transaction(organization, amount, fields)
@@ -347,7 +349,8 @@ def _reserve_statement() -> str:
                   "model", "domain", "idempotency_key", "memo", "created_at")
     entry_vals = ("moved.organization_id", "%(kind)s", "-%(amount)s", "moved.balance",
                   "moved.period_start", "%(actor_user_id)s", "%(actor_api_key_id)s", "held.id",
-                  "%(session_id)s", "NULL", "%(model)s", "%(domain)s", "%(idempotency_key)s",
+                  "%(session_id)s", "%(message_id)s", "%(model)s", "%(domain)s",
+                  "%(idempotency_key)s",
                   "%(memo)s", "moved.at")
 
     def columns(model, names):
@@ -441,6 +444,15 @@ def _charge_entry(reservation: Reservation) -> LedgerEntry:
     return reservation.entries.filter(kind=Kind.QUERY_CHARGE).order_by("id").first()
 
 
+def _charge_forgets_message(reservation: Reservation) -> None:
+    """A charge names the message its answer was to be stored under; when the request failed
+    before storing it, that id names nothing and is cleared. The only column of an entry ever
+    written after its insert (no amount or balance changes), on the failure path only, and
+    before the account row is locked."""
+    LedgerEntry.objects.filter(reservation_id=reservation.pk, kind=Kind.QUERY_CHARGE,
+                               message_id__isnull=False).update(message_id=None)
+
+
 def credits_settle(reservation: Reservation, *, final_cost: int | None = None,
                    message_id=None, session_id=None) -> Reservation:
     """Keep the charge; if the final cost differs, charge (as far as the balance allows) or
@@ -488,12 +500,17 @@ def _alert_settled_extra(organization_id, movement: Movement, extra: int) -> Non
     _alert_figures(organization_id, thresholds, period_end, movement, extra)
 
 
-def credits_refund(reservation: Reservation, *, memo: str = "") -> Reservation:
+def credits_refund(reservation: Reservation, *, memo: str = "", message_id=None) -> Reservation:
     """Give the whole reservation back (generation failed, stream broke, no grounded answer,
     or the request died and the sweeper found it). A charge from an earlier period was
-    counted there: its refund is granted in the current one."""
+    counted there: its refund is granted in the current one. `message_id` names the answer
+    that was stored at no charge (an ungrounded one), if any: the charge and the refund
+    both refer to it; without one, the charge's planned message id is cleared."""
     with transaction.atomic():
-        _finish(reservation, Reservation.Status.REFUNDED)
+        _finish(reservation, Reservation.Status.REFUNDED,
+                **({"message_id": message_id} if message_id is not None else {}))
+        if message_id is None:
+            _charge_forgets_message(reservation)
         charge = _charge_entry(reservation)
         movement = _move(reservation.organization_id, reservation.amount,
                          Figures(reserved=-reservation.amount),
@@ -502,7 +519,7 @@ def credits_refund(reservation: Reservation, *, memo: str = "") -> Reservation:
         _entry(reservation.organization_id, Kind.REFUND, reservation.amount, movement,
                reservation=reservation, actor_user_id=charge.actor_user_id,
                actor_api_key_id=charge.actor_api_key_id, session_id=reservation.session_id,
-               model=charge.model, domain=charge.domain, memo=memo)
+               message_id=message_id, model=charge.model, domain=charge.domain, memo=memo)
     return reservation
 
 

@@ -8,9 +8,10 @@ from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
 
 from core import services
 from core.models import User, normalize_email
+from core.strict import StrictFieldsMixin, StrictSerializer
 
 
-class RegisterSerializer(serializers.Serializer):
+class RegisterSerializer(StrictSerializer):
     email = serializers.EmailField(max_length=254)
     password = serializers.CharField(max_length=128, write_only=True, trim_whitespace=False)
     name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
@@ -37,7 +38,10 @@ class UserSerializer(serializers.ModelSerializer):
         fields = ["id", "email", "name"]
 
 
-class EmailTokenObtainPairSerializer(TokenObtainPairSerializer):
+RegisterSerializer.represents = UserSerializer  # the answer's `id` is read-only
+
+
+class EmailTokenObtainPairSerializer(StrictFieldsMixin, TokenObtainPairSerializer):
     """Emails log in case-insensitively; a successful login clears the account's failed
     attempts, as the admin login does (core/lockout.py)."""
 
@@ -48,7 +52,7 @@ class EmailTokenObtainPairSerializer(TokenObtainPairSerializer):
         return tokens
 
 
-class TokenRefreshSerializer(jwt_serializers.TokenRefreshSerializer):
+class TokenRefreshSerializer(StrictFieldsMixin, jwt_serializers.TokenRefreshSerializer):
     """SimpleJWT 5.5 looks the token's user up with `.get()`: a deleted user's refresh token
     raised User.DoesNotExist (a 500). It is an invalid token: the view answers SimpleJWT's
     short 401 `token_not_valid`."""
@@ -60,11 +64,19 @@ class TokenRefreshSerializer(jwt_serializers.TokenRefreshSerializer):
             raise TokenError("Token is invalid") from None
 
 
-class PasswordResetSerializer(serializers.Serializer):
+class TokenVerifySerializer(StrictFieldsMixin, jwt_serializers.TokenVerifySerializer):
+    """`POST /auth/jwt/verify/` takes `token` only."""
+
+
+class TokenBlacklistSerializer(StrictFieldsMixin, jwt_serializers.TokenBlacklistSerializer):
+    """`POST /auth/jwt/logout/` takes `refresh` only."""
+
+
+class PasswordResetSerializer(StrictSerializer):
     email = serializers.EmailField(max_length=254)
 
 
-class PasswordResetConfirmSerializer(serializers.Serializer):
+class PasswordResetConfirmSerializer(StrictSerializer):
     uid = serializers.CharField(max_length=100, help_text="`uid` from the emailed link.")
     token = serializers.CharField(max_length=100, help_text="`token` from the emailed link.")
     new_password = serializers.CharField(max_length=128, write_only=True,

@@ -317,6 +317,9 @@ SIMPLE_JWT = {
     "USER_ID_CLAIM": "user_id",
     # A deleted user's refresh token is a 401, not a 500 (core/serializers.py).
     "TOKEN_REFRESH_SERIALIZER": "core.serializers.TokenRefreshSerializer",
+    # Request bodies refuse fields they do not take (core/strict.py).
+    "TOKEN_VERIFY_SERIALIZER": "core.serializers.TokenVerifySerializer",
+    "TOKEN_BLACKLIST_SERIALIZER": "core.serializers.TokenBlacklistSerializer",
 }
 
 # --- Email (password reset, invitations, set-password mail for operator-created owners) --------

@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib import admin, messages
 
+from core.display import file_size, short_text, utc_time
 from knowledge import parsing, services
 from knowledge.models import Category, Document, Domain
 
@@ -58,8 +59,8 @@ class DocumentAdmin(admin.ModelAdmin):
     """Library documents (organization empty) and, read-only, organizations' documents."""
 
     form = LibraryDocumentForm
-    list_display = ("title", "organization", "domain", "category", "status", "chunk_count",
-                    "size_bytes", "created_at")
+    list_display = ("title_display", "organization", "domain", "category_display", "status",
+                    "chunk_count", "size_display", "uploaded_display")
     list_filter = ("status", "domain", ("organization", admin.EmptyFieldListFilter))
     search_fields = ("title", "filename", "sha256", "organization__slug")
     readonly_fields = ("organization", "filename", "content_type", "size_bytes", "sha256",
@@ -67,6 +68,22 @@ class DocumentAdmin(admin.ModelAdmin):
                        "uploaded_by_api_key", "created_at", "updated_at")
     actions = ["reingest"]
     list_select_related = ("organization", "domain", "category")
+
+    @admin.display(description="title", ordering="title")
+    def title_display(self, obj: Document) -> str:
+        return short_text(obj.title, 48)
+
+    @admin.display(description="category", ordering="category__code")
+    def category_display(self, obj: Document) -> str:
+        return obj.category.code if obj.category_id else "—"
+
+    @admin.display(description="size", ordering="size_bytes")
+    def size_display(self, obj: Document) -> str:
+        return file_size(obj.size_bytes)
+
+    @admin.display(description="uploaded (UTC)", ordering="created_at")
+    def uploaded_display(self, obj: Document) -> str:
+        return utc_time(obj.created_at)
 
     def get_fields(self, request, obj=None):
         fields = super().get_fields(request, obj)

@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 
 from core.api import NewestFirstPagination, OrganizationScopedView, validated
 from core.exceptions import FieldError, Forbidden
+from core.strict import refuse_extra_fields
 from knowledge import schema, selectors, services
 from knowledge.serializers import (CategorySerializer, DocumentListQuerySerializer,
                                    DocumentSerializer, DomainSerializer)
@@ -42,6 +43,9 @@ class CategoryListView(PublicCatalogueView):
         return Response(CategorySerializer(selectors.categories_of(domain), many=True).data)
 
 
+UPLOAD_FIELDS = frozenset({"file", "title", "domain", "category"})
+
+
 class DocumentListView(OrganizationScopedView):
     parser_classes = [MultiPartParser, FormParser]
 
@@ -61,6 +65,8 @@ class DocumentListView(OrganizationScopedView):
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
         if declared > settings.EGRET_MAX_UPLOAD_BYTES + 64 * 1024:
             raise services.upload_limit_error()
+        refuse_extra_fields(request.data, accepted=UPLOAD_FIELDS,
+                            read_only=frozenset(DocumentSerializer().fields))
         upload = request.FILES.get("file")
         if upload is None:
             raise FieldError("file", "file field is required.", code="required")

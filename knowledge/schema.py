@@ -36,7 +36,8 @@ DOCUMENT = {"id": "5f1d2c3b-4a5e-4f6a-8b7c-9d0e1f2a3b4c", "title": "Breach respo
             "filename": "breach-response-plan-2026.pdf", "content_type": "application/pdf",
             "size_bytes": 482113, "status": "ready", "error": "", "page_count": 12,
             "chunk_count": 57, "domain": "privacy", "category": "eu",
-            "uploaded_by": "ada@example.com", "created_at": "2026-03-20T14:12:31Z",
+            "uploaded_by": "ada@example.com", "uploaded_by_key": None,
+            "created_at": "2026-03-20T14:12:31Z",
             "download_url": "/v1/documents/5f1d2c3b-4a5e-4f6a-8b7c-9d0e1f2a3b4c/download/"}
 PROCESSING = {**DOCUMENT, "status": "processing", "page_count": None, "chunk_count": 0}
 

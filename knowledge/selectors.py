@@ -36,7 +36,8 @@ def categories_of(domain: Domain) -> QuerySet[Category]:
 
 def documents_of(organization, *, status: str | None = None) -> QuerySet[Document]:
     queryset = (Document.objects.filter(organization=organization)
-                .select_related("domain", "category", "uploaded_by"))
+                .select_related("domain", "category", "uploaded_by",
+                                "uploaded_by_api_key"))
     return queryset.filter(status=status) if status else queryset
 
 

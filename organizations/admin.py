@@ -1,17 +1,29 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
-from django.db.models import QuerySet
+from django.db.models import Count, F, IntegerField, OuterRef, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 
+from assistant.models import ChatSession
+from billing import charts, selectors as billing_selectors
 from billing import services as billing_services
-from billing.models import Plan
-from knowledge.models import Domain
+from billing.admin import ledger_actor
+from billing.models import LedgerEntry, Plan
+from core.display import short_text, utc_time
+from knowledge.models import Document, Domain
 from organizations import services
-from organizations.models import ApiKey, Invitation, Membership, Organization
+from organizations.models import ApiKey, Invitation, Membership, Organization, Role
+
+LATEST_LEDGER_ENTRIES = 10
 
 
 class MembershipInline(admin.TabularInline):
@@ -23,21 +35,24 @@ class MembershipInline(admin.TabularInline):
 
 
 class OrganizationForm(forms.ModelForm):
+    """`allowed_domains` is stored as a list of domain slugs; operators tick domains."""
+
+    allowed_domains = forms.MultipleChoiceField(
+        required=False, widget=forms.CheckboxSelectMultiple,
+        help_text="Domains this organization may query; none ticked = every domain.")
+
     class Meta:
         model = Organization
         fields = "__all__"
-        help_texts = {"allowed_domains": 'JSON list of domain slugs, e.g. ["business-continuity"]; '
-                                         "empty list = every domain."}
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["allowed_domains"].choices = [
+            (domain.slug, f"{domain.name} ({domain.slug})")
+            for domain in Domain.objects.order_by("name")]
 
     def clean_allowed_domains(self) -> list[str]:
-        value = self.cleaned_data.get("allowed_domains") or []
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise forms.ValidationError("Enter a JSON list of domain slugs.")
-        value = list(dict.fromkeys(value))
-        unknown = set(value) - set(Domain.objects.filter(slug__in=value).values_list("slug", flat=True))
-        if unknown:
-            raise forms.ValidationError(f"Unknown domain(s): {', '.join(sorted(unknown))}.")
-        return value
+        return list(dict.fromkeys(self.cleaned_data.get("allowed_domains") or []))
 
 
 class OrganizationAddForm(forms.ModelForm):
@@ -67,17 +82,143 @@ class OrganizationActionForm(ActionForm):
     plan = forms.ModelChoiceField(queryset=Plan.objects.all(), required=False, to_field_name="slug")
 
 
+class ActivityFilter(admin.SimpleListFilter):
+    title = "last question"
+    parameter_name = "activity"
+
+    def lookups(self, request, model_admin):
+        return [("7", "in the last 7 days"), ("30", "in the last 30 days"),
+                ("idle", "none in 30 days"), ("never", "never")]
+
+    def queryset(self, request, queryset):
+        value, since = self.value(), timezone.now() - timedelta(days=30)
+        if value in ("7", "30"):
+            return queryset.filter(
+                last_activity__gte=timezone.now() - timedelta(days=int(value)))
+        if value == "idle":
+            return queryset.exclude(last_activity__gte=since)
+        if value == "never":
+            return queryset.filter(last_activity__isnull=True)
+        return queryset
+
+
+class CreditsFilter(admin.SimpleListFilter):
+    title = "credits"
+    parameter_name = "credits"
+
+    def lookups(self, request, model_admin):
+        return [("exhausted", "exhausted (0 left)"), ("low", "under 10 % of the allowance")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "exhausted":
+            return queryset.filter(balance__lte=0)
+        if self.value() == "low":
+            return queryset.filter(balance__lt=F("plan__monthly_credits") / 10)
+        return queryset
+
+
+def _count_of(model, **filters) -> Coalesce:
+    """A correlated COUNT per organization (a JOIN per count would multiply the rows)."""
+    counted = (model.objects.filter(organization=OuterRef("pk"), **filters)
+               .order_by().values("organization").annotate(n=Count("pk")).values("n"))
+    return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
+
+
 @admin.register(Organization)
 class OrganizationAdmin(admin.ModelAdmin):
+    """The list shows the business at a glance (plan, balance, owner, members, documents,
+    last question), each column a subquery of the one list query; an organization's page
+    shows its period's figures, a usage chart and its latest ledger entries."""
+
     form = OrganizationForm
     action_form = OrganizationActionForm
     actions = ["grant_credits", "change_plan"]
-    list_display = ("slug", "name", "plan", "is_active", "created_at")
-    list_filter = ("plan", "is_active")
-    list_select_related = ("plan",)
+    list_display = ("slug", "name", "plan", "balance_display", "owner_display",
+                    "members_display", "documents_display", "last_activity_display",
+                    "is_active")
+    list_filter = ("plan", "is_active", CreditsFilter, ActivityFilter)
+    list_select_related = ("plan", "credit_account")
     search_fields = ("slug", "name", "memberships__user__email")
-    readonly_fields = ("id", "plan", "created_at", "updated_at")
+    readonly_fields = ("id", "plan", "created_at", "updated_at", "credits_overview",
+                       "usage_chart", "latest_ledger")
+    fieldsets = (
+        (None, {"fields": ("id", "slug", "name", "plan", "is_active", "allowed_domains")}),
+        ("Credits", {"fields": ("credits_overview", "usage_chart", "latest_ledger")}),
+        ("Limits (empty: the plan's)", {"fields": (
+            "max_api_keys_override", "max_members_override", "max_documents_override",
+            "max_storage_gb_override")}),
+        ("Dates", {"fields": ("created_at", "updated_at")}),
+    )
     inlines = [MembershipInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Organization]:
+        owners = (Membership.objects.filter(organization=OuterRef("pk"), role=Role.OWNER)
+                  .order_by("joined_at").values("user__email")[:1])
+        last_question = (ChatSession.objects.filter(organization=OuterRef("pk"))
+                         .order_by("-last_activity_at").values("last_activity_at")[:1])
+        return super().get_queryset(request).select_related(
+            "plan", "credit_account", "subscription").annotate(
+            balance=F("credit_account__balance"),
+            owner_email=Subquery(owners),
+            member_count=_count_of(Membership),
+            document_count=_count_of(Document),
+            last_activity=Subquery(last_question))
+
+    @admin.display(description="balance", ordering="balance")
+    def balance_display(self, obj: Organization) -> int | None:
+        return obj.balance
+
+    @admin.display(description="owner", ordering="owner_email")
+    def owner_display(self, obj: Organization) -> str:
+        return obj.owner_email or "—"
+
+    @admin.display(description="members", ordering="member_count")
+    def members_display(self, obj: Organization) -> int:
+        return obj.member_count
+
+    @admin.display(description="documents", ordering="document_count")
+    def documents_display(self, obj: Organization) -> int:
+        return obj.document_count
+
+    @admin.display(description="last question (UTC)", ordering="last_activity")
+    def last_activity_display(self, obj: Organization) -> str:
+        return utc_time(obj.last_activity)
+
+    @admin.display(description="this period")
+    def credits_overview(self, obj: Organization) -> str:
+        if obj.pk is None:
+            return "—"
+        quota = billing_selectors.current_quota(obj)
+        rows = [("Monthly allowance", quota["monthly_credits"]),
+                ("Granted", quota["credits_granted"]), ("Used", quota["credits_used"]),
+                ("Reserved (answers in flight)", quota["credits_reserved"]),
+                ("Remaining (balance)", quota["credits_remaining"])]
+        return format_html(
+            '<table class="credits-overview"><caption>{} – {} (UTC)</caption>{}</table>',
+            utc_time(quota["period_start"]), utc_time(quota["period_end"]),
+            format_html_join("", '<tr><th scope="row">{}</th><td>{}</td></tr>', rows))
+
+    @admin.display(description="credits per day")
+    def usage_chart(self, obj: Organization) -> str:
+        return charts.usage_chart(obj) if obj.pk else "—"
+
+    @admin.display(description="latest ledger entries")
+    def latest_ledger(self, obj: Organization) -> str:
+        if obj.pk is None:
+            return "—"
+        entries = (LedgerEntry.objects.filter(organization_id=obj.pk)
+                   .select_related("actor_user", "actor_api_key")
+                   .order_by("-created_at", "-id")[:LATEST_LEDGER_ENTRIES])
+        rows = [(utc_time(e.created_at, seconds=True), e.kind, f"{e.amount:+d}",
+                 e.balance_after, ledger_actor(e), short_text(e.memo, 60)) for e in entries]
+        link = reverse("admin:billing_ledgerentry_changelist") + \
+            f"?organization__id__exact={obj.pk}"
+        return format_html(
+            '<table class="latest-ledger"><thead><tr><th>time (UTC)</th><th>kind</th>'
+            "<th>amount</th><th>balance after</th><th>actor</th><th>memo</th></tr></thead>"
+            '<tbody>{}</tbody></table><p><a class="all-ledger" href="{}">All ledger entries '
+            "of {} →</a></p>",
+            format_html_join("", "<tr>" + "<td>{}</td>" * 6 + "</tr>", rows), link, obj.slug)
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is None:
@@ -89,6 +230,11 @@ class OrganizationAdmin(admin.ModelAdmin):
         if obj is None:
             return ("name", "slug", "owner_email", "plan_choice")
         return super().get_fields(request, obj)
+
+    def get_fieldsets(self, request: HttpRequest, obj: Organization | None = None):
+        if obj is None:
+            return [(None, {"fields": ("name", "slug", "owner_email", "plan_choice")})]
+        return self.fieldsets
 
     def get_readonly_fields(self, request: HttpRequest, obj: Organization | None = None):
         return () if obj is None else self.readonly_fields
@@ -153,9 +299,9 @@ class ApiKeyAdmin(admin.ModelAdmin):
     creation or rotation (not in a message: Django's messages travel in a signed, readable
     cookie that proxies log)."""
 
-    list_display = ("key_prefix", "name", "organization", "is_active_display", "created_at",
-                    "last_used_at", "expires_at", "revoked_at")
-    list_filter = ("revoked_at",)
+    list_display = ("key_prefix", "name", "organization", "state_display", "created_display",
+                    "last_used_display")
+    list_filter = (("revoked_at", admin.EmptyFieldListFilter),)
     list_select_related = ("organization", "created_by")
     search_fields = ("key_prefix", "name", "organization__slug")
     autocomplete_fields = ("organization", "created_by")
@@ -178,9 +324,23 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def get_fields(self, request: HttpRequest, obj: ApiKey | None = None):
         return ApiKeyAddForm.Meta.fields if obj is None else self.fields
 
-    @admin.display(boolean=True, description="active")
-    def is_active_display(self, obj: ApiKey) -> bool:
-        return obj.is_active
+    @admin.display(description="state")
+    def state_display(self, obj: ApiKey) -> str:
+        if obj.revoked_at is not None:
+            return f"revoked {utc_time(obj.revoked_at)}"
+        if obj.is_expired():
+            return f"expired {utc_time(obj.expires_at)}"
+        if obj.expires_at is not None:
+            return f"active, expires {utc_time(obj.expires_at)}"
+        return "active"
+
+    @admin.display(description="created (UTC)", ordering="created_at")
+    def created_display(self, obj: ApiKey) -> str:
+        return utc_time(obj.created_at)
+
+    @admin.display(description="last used (UTC)", ordering="last_used_at")
+    def last_used_display(self, obj: ApiKey) -> str:
+        return utc_time(obj.last_used_at)
 
     def save_model(self, request: HttpRequest, obj: ApiKey, form, change: bool) -> None:
         if change:

@@ -7,6 +7,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.schema import documented_json
+from core.strict import StrictSerializer
 from knowledge.models import Domain
 from organizations.models import ApiKey, Invitation, Membership, Organization, Role
 
@@ -71,7 +72,8 @@ class OrganizationSerializer(serializers.ModelSerializer):
         return "processing" if getattr(obj, "processing_documents", 0) else "empty"
 
 
-class OrganizationCreateSerializer(serializers.Serializer):
+class OrganizationCreateSerializer(StrictSerializer):
+    represents = OrganizationSerializer
     name = serializers.CharField(max_length=200)
     slug = serializers.CharField(max_length=50, min_length=2, required=False)
 
@@ -83,7 +85,8 @@ class OrganizationCreateSerializer(serializers.Serializer):
         return value
 
 
-class OrganizationUpdateSerializer(serializers.Serializer):
+class OrganizationUpdateSerializer(StrictSerializer):
+    represents = OrganizationSerializer
     name = serializers.CharField(max_length=200, required=False)
     allowed_domains = serializers.ListField(child=serializers.CharField(), required=False)
     credit_alert_thresholds = serializers.ListField(child=serializers.JSONField(),
@@ -118,7 +121,8 @@ class MemberSerializer(serializers.ModelSerializer):
         fields = ["user_id", "email", "name", "role", "joined_at"]
 
 
-class MemberAddSerializer(serializers.Serializer):
+class MemberAddSerializer(StrictSerializer):
+    represents = MemberSerializer
     email = serializers.EmailField()
     role = serializers.ChoiceField(choices=Role.choices, default=Role.MEMBER)
 
@@ -149,7 +153,7 @@ class InvitationSerializer(InvitationCreatedSerializer):
         return "pending" if obj.is_pending() else "expired"
 
 
-class InvitationAcceptSerializer(serializers.Serializer):
+class InvitationAcceptSerializer(StrictSerializer):
     token = serializers.CharField(max_length=200, help_text="`token` from the invitation link.")
     password = serializers.CharField(
         max_length=128, required=False, write_only=True, trim_whitespace=False,
@@ -168,7 +172,8 @@ class MembershipSerializer(MemberSerializer):
         fields = ["organization", *MemberSerializer.Meta.fields]
 
 
-class MemberRoleSerializer(serializers.Serializer):
+class MemberRoleSerializer(StrictSerializer):
+    represents = MemberSerializer
     role = serializers.ChoiceField(choices=Role.choices)
 
 
@@ -183,12 +188,16 @@ class ApiKeySerializer(serializers.ModelSerializer):
                   "expires_at", "created_by"]
 
 
-class ApiKeyCreateSerializer(serializers.Serializer):
+class ApiKeyCreateSerializer(StrictSerializer):
+    represents = ApiKeySerializer
+    also_read_only = ("key",)
     name = serializers.CharField(max_length=100)
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
 
 
-class ApiKeyUpdateSerializer(serializers.Serializer):
+class ApiKeyUpdateSerializer(StrictSerializer):
+    represents = ApiKeySerializer
+    also_read_only = ("key",)
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
     name = serializers.CharField(max_length=100, required=False)
 

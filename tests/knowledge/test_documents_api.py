@@ -28,7 +28,7 @@ def test_upload_is_accepted_processing_then_ready(api, org, domain, category,
     body = response.json()
     assert body["status"] == "processing" and body["chunk_count"] == 0
     assert body["domain"] == "biotech" and body["category"] == "gmp"
-    assert body["uploaded_by"] == "owner@example.com" or body["uploaded_by"]
+    assert body["uploaded_by"] == "owner@example.com" and body["uploaded_by_key"] is None
     assert body["download_url"] == f"/v1/documents/{body['id']}/download/"
     for callback in callbacks:
         callback()
@@ -39,12 +39,23 @@ def test_upload_is_accepted_processing_then_ready(api, org, domain, category,
     assert hits and str(hits[0].document.pk) == body["id"] and hits[0].scope == "private"
 
 
-def test_upload_with_an_api_key(org, make_key, key_client, django_capture_on_commit_callbacks):
-    _, raw = make_key(org)
+def test_upload_with_an_api_key_records_the_key(org, make_key, key_client, owner, jwt_client,
+                                                django_capture_on_commit_callbacks,
+                                                django_assert_max_num_queries):
+    key, raw = make_key(org, name="ingest-bot")
     with django_capture_on_commit_callbacks(execute=True):
         response = upload(key_client(raw))
     assert response.status_code == 202
-    assert Document.objects.get().uploaded_by_api_key is not None
+    shown = {"id": str(key.pk), "key_prefix": key.key_prefix, "name": "ingest-bot"}
+    assert response.json()["uploaded_by"] is None
+    assert response.json()["uploaded_by_key"] == shown
+    assert Document.objects.get().uploaded_by_api_key == key
+    owner_api = jwt_client(owner, org)
+    document_id = response.json()["id"]
+    assert owner_api.get(f"/v1/documents/{document_id}/").json()["uploaded_by_key"] == shown
+    with django_assert_max_num_queries(4):  # auth, membership, page: the key comes joined
+        listed = owner_api.get("/v1/documents/").json()["results"]
+    assert [d["uploaded_by_key"] for d in listed] == [shown]
 
 
 def test_corrupt_pdf_ends_failed(api, django_capture_on_commit_callbacks):

@@ -88,13 +88,14 @@ def test_admin_rejects_unknown_allowed_domain(staff, org):
     assert page.status_code == 200
     form = {
         "slug": org.slug, "name": org.name, "plan": org.plan_id,
-        "allowed_domains": '["no-such-domain"]', "is_active": "on",
+        "allowed_domains": ["no-such-domain"], "is_active": "on",
         "memberships-TOTAL_FORMS": "0", "memberships-INITIAL_FORMS": "0",
         "memberships-MIN_NUM_FORMS": "0", "memberships-MAX_NUM_FORMS": "1000",
     }
     response = staff.post(f"/admin/organizations/organization/{org.pk}/change/", form)
     assert response.status_code == 200
-    assert "Unknown domain(s): no-such-domain." in response.content.decode()
+    assert ("Select a valid choice. no-such-domain is not one of the available choices."
+            in response.content.decode())
     org.refresh_from_db()
     assert org.allowed_domains == []
 

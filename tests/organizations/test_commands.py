@@ -90,6 +90,35 @@ def test_apikey_revoke_unknown_key_fails(db):
         run("apikey_revoke", "egret_doesnotexist00")
 
 
+def test_egret_demo_puts_the_demo_organization_on_professional(db, client):
+    """Every feature answers in the demo: the plan has export, comparison, premium models."""
+    lines = run("egret_demo", "--no-library")
+    assert "Demo organization: demo (plan professional)" in lines
+    org = Organization.objects.select_related("plan", "credit_account").get(slug="demo")
+    assert org.plan.slug == "professional"
+    assert org.plan.has_export and org.plan.has_cross_category_compare
+    assert org.plan.has_custom_documents and org.plan.model_tier == "premium"
+    assert org.credit_account.balance == org.plan.monthly_credits
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {lines[-1].split()[-1]}")
+    body = client.get("/v1/billings/subscription/").json()
+    assert body["plan"]["slug"] == "professional"
+
+
+def test_egret_demo_moves_an_older_starter_demo_up_with_its_credits(db):
+    from billing import services as billing_services
+    from billing.models import Plan
+
+    run("egret_demo", "--no-library")
+    org = Organization.objects.get(slug="demo")
+    billing_services.plan_change(org, Plan.objects.get(slug="starter"))  # an older demo
+    org.credit_account.refresh_from_db()
+    assert org.credit_account.balance == 5000
+    run("egret_demo", "--no-library")
+    org = Organization.objects.select_related("plan", "credit_account").get(slug="demo")
+    assert org.plan.slug == "professional"
+    assert org.credit_account.balance == 20000  # the upgrade grants the difference
+
+
 def test_egret_demo_is_idempotent_and_prints_a_fresh_working_key(db, client):
     first = run("egret_demo")
     second = run("egret_demo")
@@ -98,7 +127,7 @@ def test_egret_demo_is_idempotent_and_prints_a_fresh_working_key(db, client):
     assert Organization.objects.filter(slug="demo").count() == 1
     assert User.objects.filter(email="demo@egret.local").count() == 1
     org = Organization.objects.get(slug="demo")
-    assert org.plan.slug == "starter"
+    assert org.plan.slug == "professional"
     assert org.api_keys.filter(revoked_at__isnull=True).count() == 1
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw2}")
     assert client.get("/auth/me/").json()["organization"]["slug"] == "demo"

@@ -12,10 +12,12 @@ from organizations.models import Organization, Role
 DEMO_EMAIL = "demo@egret.local"
 DEMO_SLUG = "demo"
 DEMO_KEY_NAME = "demo"
+DEMO_PLAN = "professional"
 
 
 class Command(BaseCommand):
-    help = "Create (or refresh) the demo user, the demo organization on `starter`, and a fresh " \
+    help = "Create (or refresh) the demo user, the demo organization on `professional` (every " \
+           "feature answers: streaming, private documents, export, comparison), and a fresh " \
            "demo API key; prints all three. Safe to run any number of times."
 
     def add_arguments(self, parser) -> None:
@@ -34,11 +36,11 @@ class Command(BaseCommand):
             organization = Organization.objects.filter(slug=DEMO_SLUG).first()
             if organization is None:
                 organization = services.organization_create(
-                    owner=user, name="Demo Organization", slug=DEMO_SLUG, plan_slug="starter")
+                    owner=user, name="Demo Organization", slug=DEMO_SLUG, plan_slug=DEMO_PLAN)
             organization.memberships.update_or_create(user=user, defaults={"role": Role.OWNER})
-            starter = Plan.objects.get(slug="starter")
-            if organization.plan_id != starter.pk:
-                billing_services.plan_change(organization, starter)
+            plan = Plan.objects.get(slug=DEMO_PLAN)
+            if organization.plan_id != plan.pk:
+                billing_services.plan_change(organization, plan)
             # One active demo key at a time: the plan allows one.
             for old in organization.api_keys.filter(revoked_at__isnull=True):
                 services.api_key_revoke(old)
@@ -52,5 +54,5 @@ class Command(BaseCommand):
                               f"({loaded.chunks} chunks), {loaded.skipped} already present")
         self.stdout.write(f"Demo user:         {DEMO_EMAIL}")
         self.stdout.write(f"Demo password:     {password}")
-        self.stdout.write(f"Demo organization: {organization.slug} (plan {starter.slug})")
+        self.stdout.write(f"Demo organization: {organization.slug} (plan {plan.slug})")
         self.stdout.write(f"Demo API key:      {raw}")
