@@ -20,7 +20,8 @@ that takes a set time to answer (docs/benchmarks.md, "Streamed answers at scale"
   3. serve    gunicorn -c gunicorn.conf.py from this checkout (and, with --baseline-tree,
               from that one: another checkout's code and config on the same database, for a
               before/after in the same run), access log off, throttles raised, no
-              max_requests; --env adds settings to this checkout's server only.
+              max_requests; --env adds settings to this checkout's server only. Each server
+              runs alone: started for its measurement, stopped after it.
   4. load     per round and server: a warm-up of a few streams, then --streams streamed
               queries opened at once (asyncio, one connection each, questions of
               knowledge/eval/questions.json in turn, model `stand-in`), while /health/ is
@@ -242,7 +243,15 @@ def prepare_database(url: str, name: str, model_port: int, reuse: bool) -> tuple
 def books(url: str) -> dict:
     import psycopg
 
-    with psycopg.connect(url, autocommit=True) as db:
+    for attempt in range(60):  # the server may be out of connections for a moment
+        try:
+            db = psycopg.connect(url, autocommit=True)
+            break
+        except psycopg.OperationalError:
+            if attempt == 59:
+                raise
+            time.sleep(1)
+    with db:
         balance = db.execute(
             "SELECT balance FROM billing_creditaccount WHERE organization_id = "
             "(SELECT id FROM organizations_organization WHERE slug = 'demo')").fetchone()[0]
@@ -553,7 +562,7 @@ def measure(server: Server, args, api_key: str, questions: list, watch: Connecti
         answers=len(answered), grounded=sum(1 for s in answered if not s.insufficient),
         charged=before_books["balance"] - after_books["balance"],
         credits_reported=sum(s.credits for s in answered),
-        left_reserved=after_books["reserved"])
+        left_reserved=after_books["reserved"] - before_books["reserved"])
     result.verify = billing_verify(server.tree, server.env)
     return result
 
@@ -599,8 +608,6 @@ def main() -> int:
         if args.baseline_tree:
             servers.append(Server(args.baseline_tree.resolve(), database_url, {}, var_dir,
                                   "baseline"))
-        for server in servers:
-            server.start()
         print(f"{args.streams} concurrent streamed queries per round"
               + (f" ({args.baseline_streams} for the baseline)" if args.baseline_streams
                  else "") + (f"; env {extra_env}" if extra_env else ""), flush=True)
@@ -611,8 +618,13 @@ def main() -> int:
                 if server.label == "baseline" and args.baseline_streams:
                     count = args.baseline_streams
                 run_args = argparse.Namespace(**{**vars(args), "streams": count})
-                result = measure(server, run_args, api_key, questions, watch, database_url,
-                                 round_no * 7)
+                # One server at a time: the database's connections are all its own.
+                server.start()
+                try:
+                    result = measure(server, run_args, api_key, questions, watch,
+                                     database_url, round_no * 7)
+                finally:
+                    server.stop()
                 print(f"round {round_no + 1} {result.line()}", flush=True)
                 failed |= bool(result.errors or result.charged != result.credits_reported
                                or result.left_reserved or result.verify not in ("ok", "n/a"))

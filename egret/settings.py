@@ -193,7 +193,7 @@ if DATABASE_URL:
             "max_size": DATABASE_POOL_MAX_SIZE,
             # How long a request waits for a free connection (or for the database to come
             # back) before it fails with a 500 / /health/ answers 503.
-            "timeout": env_float("DATABASE_POOL_TIMEOUT", 20.0),
+            "timeout": env_float("DATABASE_POOL_TIMEOUT", 30.0),
         }
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
