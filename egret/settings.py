@@ -194,6 +194,10 @@ if DATABASE_URL:
             # How long a request waits for a free connection (or for the database to come
             # back) before it fails with a 500 / /health/ answers 503.
             "timeout": env_float("DATABASE_POOL_TIMEOUT", 30.0),
+            # A failed connection attempt is retried with a growing delay; giving up after
+            # 2 s lets the next request start a fresh attempt, so the pool is whole again
+            # within seconds of the database's return whatever the outage lasted.
+            "reconnect_timeout": 2.0,
         }
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)

@@ -38,7 +38,7 @@ def served(request, server_db, tmp_path_factory, proxy):
     # as they are taken; a short wait for one, so the outage's 500s come quickly), and
     # CONN_MAX_AGE persistent connections with health checks (pool off). In each, a dead
     # connection could outlive the outage.
-    env = ({"DATABASE_POOL_TIMEOUT": "2"} if request.param == "pool"
+    env = ({"DATABASE_POOL_TIMEOUT": "5"} if request.param == "pool"
            else {"DATABASE_POOL_MAX_SIZE": "0"})
     with serving(server_db, tmp_path_factory.mktemp("outage"), route=through_proxy,
                  library=False, workers=1, threads=4, env=env) as app:
