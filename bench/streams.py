@@ -46,7 +46,6 @@ import multiprocessing
 import os
 import re
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -54,6 +53,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -138,7 +138,7 @@ class StandInModel:
         writer.write(b"data: [DONE]\n\n")
         await writer.drain()
 
-    def start_in_thread(self) -> tuple[int, "callable"]:
+    def start_in_thread(self) -> tuple[int, Callable[[], None]]:
         """Serve from a daemon thread of this process; returns the port and a stop function."""
         ready = threading.Event()
         box: dict = {}
