@@ -15,7 +15,8 @@ import time
 import pytest
 
 from bench.streams import MODEL_ID, StandInModel, one_stream
-from tests.system.support import QUESTION, ServedDatabase, call, serving, worker_pids
+from tests.system.support import (QUESTION, QUESTION_LIBRARY, ServedDatabase, call, serving,
+                                  worker_pids)
 
 pytestmark = pytest.mark.django_db
 
@@ -23,24 +24,12 @@ STREAMS = 64
 POOL = 4  # DATABASE_POOL_MAX_SIZE per worker: far fewer connections than streams
 
 
-# The stand-in model's row, and of the demo library only the documents the question needs (the
-# whole library takes minutes to embed on a busy machine).
-SETUP = """
-import json
+# Of the demo library only the documents the question needs, and the stand-in model's row.
+SETUP = QUESTION_LIBRARY + """
 from assistant.models import AIModel
-from knowledge.library import DEMO_LIBRARY, catalogue_load, library_document_add
-from knowledge.models import Category, Domain
-catalogue = json.loads((DEMO_LIBRARY / "catalogue.json").read_text())
-catalogue_load(catalogue)
-domain = Domain.objects.get(slug="%(domain)s")
-category = Category.objects.get(domain=domain, code="%(category)s")
-for item in catalogue["documents"]:
-    if item["domain"] == domain.slug and item["category"] == category.code:
-        library_document_add(DEMO_LIBRARY / item["path"], domain=domain, category=category,
-                             title=item.get("title", ""))
-AIModel.objects.create(id="%(model)s", name="Stand-in", provider="openai",
+AIModel.objects.create(id="%s", name="Stand-in", provider="openai",
                        provider_model="stand-in", options={"base_url": "http://127.0.0.1:%%d/v1"})
-""" % {"domain": QUESTION["domain"], "category": QUESTION["category"], "model": MODEL_ID}
+""" % MODEL_ID
 
 
 @pytest.fixture(scope="module")
