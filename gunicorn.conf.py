@@ -6,10 +6,20 @@ import os
 from pathlib import Path
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
-# gthread: a streaming answer holds a thread, not a whole worker process.
+# The serving model (docs/benchmarks.md, "Streamed answers at scale"): gthread workers, one
+# per core, each with many threads. A streamed answer holds a thread for as long as the model
+# writes (seconds) but almost no CPU and no database connection, so hundreds can be open
+# while short requests (/health/) still find a free thread.
 worker_class = "gthread"
-workers = int(os.environ.get("GUNICORN_WORKERS", min(4, multiprocessing.cpu_count() * 2)))
-threads = int(os.environ.get("GUNICORN_THREADS", 8))
+workers = int(os.environ.get("GUNICORN_WORKERS", min(4, multiprocessing.cpu_count())))
+threads = int(os.environ.get("GUNICORN_THREADS", 256))
+# Database connections come from a pool in each worker (egret/settings.py): at most
+# workers x (DATABASE_POOL_MAX_SIZE + 1 for /health/), whatever the number of open streams.
+os.environ.setdefault("DATABASE_POOL_MAX_SIZE", "16")
+# One BLAS thread per process: numpy embeds the question, and several BLAS threads per worker
+# on a busy host spin against each other (a 7 ms embedding took 0.3 s of CPU).
+for _blas in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_blas, "1")
 # Long enough for a streamed answer from a slow model; a stuck worker is still recycled.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", 120))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", 30))

@@ -16,7 +16,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Iterator
 
-from django.db import transaction
+from django.conf import settings
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -121,6 +122,14 @@ def insufficient_answer(query: Query) -> str:
         "Try rephrasing it with the terms your policies or regulators use, name the process "
         "or control you mean, or choose another category."
     )
+
+
+def release_database(provider) -> None:
+    """Give this thread's database connection back (to the pool; closed without one) before
+    waiting seconds on a remote model, so open answers hold no connection; the statements
+    after generation take one again. Kept inside a transaction (tests run in one)."""
+    if getattr(provider, "remote", True) and not connection.in_atomic_block:
+        connection.close()
 
 
 def ms_since(start: float) -> int:
@@ -263,7 +272,10 @@ class Answering:
     def draft(self) -> tuple[str, list[dict], Usage, list[str]]:
         """Generate whole, then post-check: markers that point to no source are dropped,
         cited sources come first and the markers are renumbered to match."""
-        generation = get_provider(self.query.model.provider).generate(self.generation_request())
+        provider = get_provider(self.query.model.provider)
+        request = self.generation_request()
+        release_database(provider)
+        generation = provider.generate(request)
         count = len(self.sources)
         text = prompting.remove_unknown_markers(generation.text, count)
         order = prompting.cited_order(text, count)
@@ -295,18 +307,30 @@ class Answering:
                 finish = None
                 markers = prompting.MarkerFilter(len(self.sources))
                 provider = get_provider(self.query.model.provider)
-                for item in provider.stream(self.generation_request()):
+                request = self.generation_request()
+                release_database(provider)
+                # Deltas are coalesced: one line at most every COALESCE seconds (the first
+                # at once); text that arrives sooner waits for the next delta or the end.
+                interval, held, last_sent = settings.EGRET_STREAM_COALESCE_SECONDS, [], 0.0
+                for item in provider.stream(request):
                     if isinstance(item, Finish):
                         finish = item
                         continue
                     text = markers.feed(item.text)
                     if text:
                         parts.append(text)
-                        yield {"type": "text_delta", "text": text}
+                        held.append(text)
+                        now = time.monotonic()
+                        if now - last_sent >= interval:
+                            last_sent = now
+                            yield {"type": "text_delta", "text": "".join(held)}
+                            held.clear()
                 tail = markers.flush()
                 if tail:
                     parts.append(tail)
-                    yield {"type": "text_delta", "text": tail}
+                    held.append(tail)
+                if held:
+                    yield {"type": "text_delta", "text": "".join(held)}
                 if finish is None:
                     raise ProviderError("the provider's stream ended without finishing")
             full_text = "".join(parts)

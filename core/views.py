@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 
 from django.conf import settings
 from django.db import connection
@@ -47,13 +48,47 @@ class HealthView(APIView):
         return Response(body, status=200 if healthy else 503, headers={"Cache-Control": "no-store"})
 
 
+class DatabasePing:
+    """With a connection pool, requests queue for a connection when every one is busy (a
+    burst of queries); /health/ must not wait in that queue, or a busy instance would look
+    dead to its load balancer. So it asks the database on a connection of its own, one per
+    process, opened on first use and again after a failure."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._connection = None
+
+    def __call__(self) -> None:
+        import psycopg
+
+        with self._lock:
+            try:
+                if self._connection is None or self._connection.closed:
+                    params = connection.get_connection_params()
+                    params.pop("cursor_factory", None)
+                    self._connection = psycopg.connect(**params, autocommit=True,
+                                                       connect_timeout=5)
+                self._connection.execute("SELECT 1").fetchone()
+            except Exception:
+                if self._connection is not None:
+                    self._connection.close()
+                    self._connection = None
+                raise
+
+
+database_ping = DatabasePing()
+
+
 def health_report() -> tuple[bool, dict]:
     checks = {"database": "ok"}
     healthy = True
     try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-            cursor.fetchone()
+        if connection.vendor == "postgresql" and connection.pool is not None:
+            database_ping()
+        else:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+                cursor.fetchone()
     except Exception:
         logger.exception("Health check: database unavailable")
         checks["database"] = "unavailable"

@@ -175,10 +175,31 @@ TEMPLATES = [
 
 # --- Database -------------------------------------------------------------------------------
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
+# PostgreSQL only: a pool of at most this many connections per process (psycopg's pool, which
+# Django 5.2 drives); a request takes one for its statements and gives it back at its end, and
+# a streamed answer gives it back while the model generates. 0 = no pool (a persistent
+# connection per thread, CONN_MAX_AGE). gunicorn.conf.py turns it on for the server.
+DATABASE_POOL_MAX_SIZE = env_int("DATABASE_POOL_MAX_SIZE", 0)
 if DATABASE_URL:
+    _pooled = DATABASE_POOL_MAX_SIZE > 0 and DATABASE_URL.startswith(("postgres", "pgsql"))
     _db = dj_database_url.parse(
-        DATABASE_URL, conn_max_age=env_int("CONN_MAX_AGE", 60), conn_health_checks=True
+        DATABASE_URL, conn_max_age=0 if _pooled else env_int("CONN_MAX_AGE", 60),
+        # With the pool: each connection is checked as it is taken, so one broken by a
+        # database restart is replaced instead of failing a request.
+        conn_health_checks=True,
     )
+    if _pooled:
+        _db.setdefault("OPTIONS", {})["pool"] = {
+            "min_size": min(env_int("DATABASE_POOL_MIN_SIZE", 2), DATABASE_POOL_MAX_SIZE),
+            "max_size": DATABASE_POOL_MAX_SIZE,
+            # How long a request waits for a free connection (or for the database to come
+            # back) before it fails with a 500 / /health/ answers 503.
+            "timeout": env_float("DATABASE_POOL_TIMEOUT", 30.0),
+            # A failed connection attempt is retried with a growing delay; giving up after
+            # 2 s lets the next request start a fresh attempt, so the pool is whole again
+            # within seconds of the database's return whatever the outage lasted.
+            "reconnect_timeout": 2.0,
+        }
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     _db = {"ENGINE": "django.db.backends.sqlite3", "NAME": str(VAR_DIR / "egret.sqlite3")}
@@ -496,6 +517,9 @@ EGRET_SOURCE_WORDS = env_int("EGRET_SOURCE_WORDS", 450)
 # Upstream LLM calls: seconds per request and retries on connection errors, 429 and 5xx.
 EGRET_PROVIDER_TIMEOUT = env_float("EGRET_PROVIDER_TIMEOUT", 60.0)
 EGRET_PROVIDER_MAX_RETRIES = env_int("EGRET_PROVIDER_MAX_RETRIES", 2)
+# A streamed answer sends its text at most every this many milliseconds (the first delta at
+# once; what arrives sooner is joined to the next line). 0 = a line per model delta.
+EGRET_STREAM_COALESCE_SECONDS = env_int("EGRET_STREAM_COALESCE_MS", 50) / 1000
 # Anthropic API (provider "anthropic"); Bedrock models use the AWS credential chain and region.
 ANTHROPIC_API_KEY = os.environ.get("ANTHROPIC_API_KEY", "")
 ANTHROPIC_BASE_URL = os.environ.get("ANTHROPIC_BASE_URL", "") or None

@@ -29,8 +29,8 @@ def free_port() -> int:
 
 
 class ServedApp:
-    def __init__(self, tmp_path: Path, *, setup_code: str = "", workers: int = 1,
-                 threads: int = 4, database_url: str | None = None, env: dict | None = None,
+    def __init__(self, tmp_path: Path, *, setup_code: str = "", workers: int | None = 1,
+                 threads: int | None = 4, database_url: str | None = None, env: dict | None = None,
                  library: bool = True, collectstatic: bool = False) -> None:
         self.tmp_path = tmp_path
         self.setup_code = setup_code
@@ -67,10 +67,16 @@ class ServedApp:
             "DATABASE_URL": self.database_url, "SECRET_KEY": "served-" + "s" * 50,
             "DEBUG": "0", "SECURE_SSL_REDIRECT": "0", "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "EGRET_VAR_DIR": str(self.tmp_path / "var"), "LOG_LEVEL": "WARNING",
-            "GUNICORN_BIND": f"127.0.0.1:{self.port}", "GUNICORN_WORKERS": str(self.workers),
-            "GUNICORN_THREADS": str(self.threads), "GUNICORN_ACCESSLOG": "",
-            "PYTHONUNBUFFERED": "1", **self.extra_env,
+            "GUNICORN_BIND": f"127.0.0.1:{self.port}", "GUNICORN_ACCESSLOG": "",
+            "PYTHONUNBUFFERED": "1",
         })
+        # None: gunicorn.conf.py's own defaults (the serving model as deployed).
+        for name, value in (("GUNICORN_WORKERS", self.workers),
+                            ("GUNICORN_THREADS", self.threads)):
+            env.pop(name, None)
+            if value is not None:
+                env[name] = str(value)
+        env.update(self.extra_env)
         return env
 
     def manage(self, *args: str) -> str:

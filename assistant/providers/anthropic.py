@@ -98,6 +98,8 @@ def _usage(usage: Any) -> Usage:
 
 class AnthropicProvider:
     name = "anthropic"
+    # Generation waits on a server: the pipeline gives its database connection back meanwhile.
+    remote = True
 
     def __init__(self, http_client: httpx.Client | None = None) -> None:
         # Tests inject a client with httpx.MockTransport; production shares pooled clients.

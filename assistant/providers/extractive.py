@@ -693,6 +693,8 @@ class ExtractiveProvider:
     """Deterministic, offline provider quoting the sources (see the module docstring)."""
 
     name = "extractive"
+    # Generation runs in-process: the pipeline keeps its database connection.
+    remote = False
 
     def __init__(self, delay: float = 0.0) -> None:
         self.delay = max(0.0, float(delay))

@@ -11,6 +11,7 @@ this model; wins over OPENAI_BASE_URL because it is the more specific), `max_tok
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from typing import Any, Iterator
 
@@ -78,6 +79,8 @@ def _usage(usage: Any) -> Usage:
 
 class OpenAIProvider:
     name = "openai"
+    # Generation waits on a server: the pipeline gives its database connection back meanwhile.
+    remote = True
 
     def __init__(self, http_client: httpx.Client | None = None) -> None:
         # Tests inject a client with httpx.MockTransport; production shares pooled clients.
@@ -129,25 +132,39 @@ class OpenAIProvider:
         return Generation(text=text, usage=usage, suggestions=suggestions)
 
     def stream(self, request: GenerationRequest) -> Iterator[TextDelta | Finish]:
+        """The SDK sends the request (retries, errors, auth); the Server-Sent Events of the
+        answer are read here as plain JSON: building the SDK's typed chunk objects cost more
+        than everything else done per delta."""
         params = self._params(request)
         splitter = StreamSplitter()
         usage = Usage()
         emitted = finished = False
         with _translated_errors():
-            chunks = self._client(request).chat.completions.create(
+            raw = self._client(request).chat.completions.with_streaming_response.create(
                 **params, stream=True, stream_options={"include_usage": True})
-            with chunks:  # closes the HTTP response if our consumer stops early
-                for chunk in chunks:
-                    if chunk.usage is not None:  # the last chunk, with no choices
-                        usage = _usage(chunk.usage)
-                    for choice in chunk.choices:
-                        if choice.delta is not None and choice.delta.content:
-                            text = splitter.feed(choice.delta.content)
+            with raw as response:  # closes the HTTP response if our consumer stops early
+                for event, data in _server_sent_events(response.iter_lines()):
+                    if data.startswith("[DONE]"):
+                        break
+                    chunk = json.loads(data)
+                    if not isinstance(chunk, dict):
+                        raise ValueError(f"a stream chunk that is not an object: {data[:200]}")
+                    if chunk.get("error") or event == "error":
+                        error = chunk.get("error") or chunk
+                        message = (error.get("message") if isinstance(error, dict)
+                                   else None) or str(error)
+                        raise ProviderError(f"OpenAI API error: {message}")
+                    if chunk.get("usage"):  # the last chunk, with no choices
+                        usage = _usage_of(chunk["usage"])
+                    for choice in chunk.get("choices") or ():
+                        content = (choice.get("delta") or {}).get("content")
+                        if content:
+                            text = splitter.feed(content)
                             if text:
                                 emitted = True
                                 yield TextDelta(text)
-                        if choice.finish_reason:
-                            _check_finish_reason(choice.finish_reason)
+                        if choice.get("finish_reason"):
+                            _check_finish_reason(choice["finish_reason"])
                             finished = True
         if not finished:
             # The connection closed cleanly mid-answer: the text is truncated, do not bill it.
@@ -159,3 +176,27 @@ class OpenAIProvider:
         if not emitted:
             raise ProviderError("OpenAI returned an empty answer")
         yield Finish(usage=usage, suggestions=suggestions)
+
+
+def _server_sent_events(lines: Iterator[str]) -> Iterator[tuple[str, str]]:
+    """(event name, data) of each Server-Sent Event: `data:` lines joined, comments and
+    other fields skipped."""
+    event, data = "", []
+    for line in lines:
+        if not line:
+            if data:
+                yield event, "\n".join(data)
+            event, data = "", []
+        elif line.startswith("data:"):
+            data.append(line[6:] if line.startswith("data: ") else line[5:])
+        elif line.startswith("event:"):
+            event = line[6:].strip()
+    if data:
+        yield event, "\n".join(data)
+
+
+def _usage_of(usage: Any) -> Usage:
+    if not isinstance(usage, dict):
+        return Usage()
+    return Usage(input_tokens=usage.get("prompt_tokens") or 0,
+                 output_tokens=usage.get("completion_tokens") or 0)

@@ -142,3 +142,67 @@ def test_llm_providers_receive_the_widened_sections(api, org, llm, settings, mon
     body = response.json()
     assert body["response"] == "Notify within 72 hours [1]. See."  # same post-check
     assert len(body["sources"]) >= 1
+
+
+def sse_stream(deltas: list[str]) -> httpx.Response:
+    chunks = [{"choices": [{"index": 0, "delta": {"content": d}, "finish_reason": None}]}
+              for d in deltas]
+    chunks.append({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    chunks.append({"choices": [], "usage": {"prompt_tokens": 10, "completion_tokens": 5}})
+    body = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
+    return httpx.Response(200, content=body.encode(),
+                          headers={"Content-Type": "text/event-stream"})
+
+
+def stream_events(response) -> list[dict]:
+    return [json.loads(line) for line in b"".join(response.streaming_content).splitlines()]
+
+
+DELTAS = ["Test ", "the plan ", "every ", "year ", "[1]", ". Keep ", "the records."]
+
+
+@pytest.mark.parametrize("coalesce, expected", [
+    # The first delta at once; the rest arrive within 50 ms of it, so they make one line.
+    # (A trailing space waits for the next delta: it could lead a marker.)
+    (0.05, ["Test", " the plan every year [1]. Keep the records."]),
+    # 0 turns coalescing off: a line per delta.
+    (0.0, ["Test", " the plan", " every", " year", " [1]", ". Keep", " the records."]),
+])
+def test_stream_deltas_are_coalesced_without_delaying_the_first(api, org, llm, settings,
+                                                                coalesce, expected):
+    settings.EGRET_STREAM_COALESCE_SECONDS = coalesce
+    llm(lambda request: sse_stream(DELTAS))
+    before = balance(org)
+    response = ask(api, model="local-llm", stream=True)
+    assert response.status_code == 200
+    events = stream_events(response)
+    assert [e["type"] for e in events] == ["sources", *["text_delta"] * len(expected), "done"]
+    assert [e["text"] for e in events[1:-1]] == expected
+    assert events[-1]["full_text"] == "".join(DELTAS) == "".join(expected)
+    assert events[-1]["credits_used"] == 2 and balance(org) == before - 2
+    assert Message.objects.get(sender="assistant").content == "".join(DELTAS)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.parametrize("stream", [True, False])
+def test_no_database_connection_is_held_while_the_model_generates(api, org, llm, stream):
+    """Outside a transaction (as in production), the request's connection is given back
+    before the model is called and taken again to persist and settle. (SQLite's in-memory
+    test database cannot be closed, so this runs on PostgreSQL only.)"""
+    from django.db import connection
+
+    held = []
+
+    def respond(request):
+        held.append(connection.connection is not None)
+        return sse_stream(DELTAS) if stream else completion("Test the plan every year [1].")
+
+    llm(respond)
+    before = balance(org)
+    response = ask(api, model="local-llm", stream=stream)
+    assert response.status_code == 200
+    body = stream_events(response)[-1] if stream else response.json()
+    assert held == [False]
+    assert body["credits_used"] == 2 and balance(org) == before - 2
+    assert Reservation.objects.get(organization=org).status == "settled"

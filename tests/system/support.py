@@ -24,6 +24,24 @@ QUESTION = {"query": "How often must the business impact analysis be reviewed an
             "domain": "business-continuity", "category": "us", "mode": "compliance"}
 
 
+# `manage.py shell` code loading, of the demo library, only the documents of QUESTION's domain
+# and category: enough for a grounded answer, in seconds (the whole library takes minutes to
+# embed on a busy machine). For ServedApp(library=False, setup_code=QUESTION_LIBRARY + ...).
+QUESTION_LIBRARY = """
+import json
+from knowledge.library import DEMO_LIBRARY, catalogue_load, library_document_add
+from knowledge.models import Category, Domain
+catalogue = json.loads((DEMO_LIBRARY / "catalogue.json").read_text())
+catalogue_load(catalogue)
+domain = Domain.objects.get(slug="%(domain)s")
+category = Category.objects.get(domain=domain, code="%(category)s")
+for item in catalogue["documents"]:
+    if item["domain"] == domain.slug and item["category"] == category.code:
+        library_document_add(DEMO_LIBRARY / item["path"], domain=domain, category=category,
+                             title=item.get("title", ""))
+""" % QUESTION
+
+
 # --- HTTP ---------------------------------------------------------------------------------
 @dataclass
 class Reply:

@@ -14,7 +14,8 @@ from tests.system.tcp_proxy import TcpProxy
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
-# Several requests per phase: each gunicorn thread holds its own persistent connection.
+# Several requests per phase: each gunicorn thread holds its own persistent connection, or
+# the pool holds several.
 ROUNDS = 8
 
 
@@ -26,17 +27,21 @@ def proxy():
     proxy.stop()
 
 
-@pytest.fixture(scope="module")
-def served(server_db, tmp_path_factory, proxy):
+@pytest.fixture(scope="module", params=["pool", "persistent"])
+def served(request, server_db, tmp_path_factory, proxy):
     def through_proxy(url: str) -> str:
         parts = urlsplit(url)
         proxy.target = (parts.hostname, parts.port or 5432)
         return urlunsplit(parts._replace(netloc=f"{parts.username}@127.0.0.1:{proxy.port}"))
 
-    # CONN_MAX_AGE as configured (persistent connections with health checks): the case
-    # where a dead connection could outlive the outage.
+    # Both ways to hold connections: the pool gunicorn.conf.py turns on (connections checked
+    # as they are taken; a short wait for one, so the outage's 500s come quickly), and
+    # CONN_MAX_AGE persistent connections with health checks (pool off). In each, a dead
+    # connection could outlive the outage.
+    env = ({"DATABASE_POOL_TIMEOUT": "5"} if request.param == "pool"
+           else {"DATABASE_POOL_MAX_SIZE": "0"})
     with serving(server_db, tmp_path_factory.mktemp("outage"), route=through_proxy,
-                 library=False, workers=1, threads=4) as app:
+                 library=False, workers=1, threads=4, env=env) as app:
         assert f":{proxy.port}/" in app.database_url
         yield app
 

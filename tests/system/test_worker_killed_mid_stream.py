@@ -13,19 +13,20 @@ import uuid
 
 import pytest
 
-from tests.system.support import (QUESTION, ServedDatabase, call, serving, stream_lines,
-                                  worker_pids)
+from tests.system.support import (QUESTION, QUESTION_LIBRARY, ServedDatabase, call, serving,
+                                  stream_lines, worker_pids)
 
 pytestmark = pytest.mark.django_db
 
-SLOW_MODEL = ("from assistant.models import AIModel; AIModel.objects.filter(pk='extractive')"
-              ".update(options={'stream_delay': 0.5})")
+SLOW_MODEL = QUESTION_LIBRARY + (
+    "from assistant.models import AIModel; AIModel.objects.filter(pk='extractive')"
+    ".update(options={'stream_delay': 0.5})")
 
 
 @pytest.fixture(scope="module")
 def served(server_db, tmp_path_factory):
     with serving(server_db, tmp_path_factory.mktemp("killed"), setup_code=SLOW_MODEL,
-                 workers=1, threads=4) as app:
+                 workers=1, threads=4, library=False) as app:
         yield app
 
 
