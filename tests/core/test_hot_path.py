@@ -122,7 +122,7 @@ def test_prepared_lookup_reads_related_objects_without_queries(org, make_key,
         assert found.organization.credit_account.balance == 5000
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_prepared_lookup_in_another_thread_uses_that_threads_connection(org, make_key):
     """Connections are per thread: each thread runs the statement on its own."""
     _, raw = make_key(org)
