@@ -17,8 +17,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from dataclasses import replace
+
 from assistant.providers.base import GenerationRequest, SourceText
-from assistant.providers.extractive import _source_units
+from assistant.providers.extractive import (_idf, _meaning, _query_weights, _scores,
+                                            _source_units)
 from assistant.suggestions import stem, terms
 
 _NUMBER_WORDS = {
@@ -29,6 +32,11 @@ _NUMBER_WORDS = {
 NUM = r"(?:\d[\d,]*(?:\.\d+)?|" + "|".join(_NUMBER_WORDS) + r")"
 UNIT = r"(?:minutes?|hours?|(?:business |working |calendar )?days?|weeks?|months?|years?)"
 DURATION = rf"{NUM}[\s-]+{UNIT}"
+# What a threshold counts ("more than 50,000 individuals", "more than 30 minutes").
+COUNTED = (r"(?:business |working |calendar )?(?:minutes?|hours?|days?|weeks?|months?|years?)|"
+           r"consumers?|residents?|individuals?|people|persons?|customers?|employees?|staff|"
+           r"participants?|subjects?|patients?|sites?|batches|records?|requests?|deviations?|"
+           r"transactions?|users?|children|households?|devices?")
 _HOURS = {"minute": 1 / 60, "hour": 1, "day": 24, "week": 168, "month": 730, "year": 8760}
 
 ROLES = sorted("""
@@ -64,12 +72,13 @@ def _re(pattern: str) -> re.Pattern:
 
 TOPICS = (
     Topic("retention", "Records kept for",
-          _re(r"\b(?:retain|retention|keep|kept|records?|archiv|how long .* stored)"),
+          _re(r"\b(?:retain|retention|keep|kept|archiv|delet|how long\b.*\b(?:stored|held|"
+              r"records?|files?))"),
           _re(r"\b(?:retain(?:ed|s)?|keep|kept|stored?|preserved?|archived?)\b"),
           _re(rf"\b(?:(?:for )?(?:at least|a minimum of|up to|no more than|no longer than) )?"
               rf"{DURATION}\b")),
     Topic("frequency", "How often",
-          _re(r"\b(?:how often|frequen|interval|annual|periodic|cycle|regular|every)"),
+          _re(r"\b(?:how often|frequen|interval|annual|periodic|cycle|regularly|every)"),
           None,
           _re(rf"\b(?:(?:at least )?(?:annually|semi-annually|biannually|quarterly|monthly|"
               rf"weekly|daily|yearly)|(?:at least )?(?:once|twice|{NUM} times?) (?:a|per|each|"
@@ -77,34 +86,36 @@ TOPICS = (
               rf"(?:years?|months?|quarters?|weeks?|days?|hours?)|(?:at least )?{NUM}"
               rf"(?: [a-z-]+){{0,3}} (?:per|each) (?:year|month|quarter))\b")),
     Topic("deadline", "Deadline",
-          _re(r"\b(?:how (?:quickly|soon|long|fast)|deadline|when|within|timeline|time limit|"
-              r"how many (?:hours|days)|by when|respond|notif|report)"),
+          _re(r"\b(?:how (?:quickly|soon|fast)|deadline|when|within|timeline|time limit|"
+              r"how many (?:hours|days)|respond|how long (?:do|does|have))"),
           None,
           _re(rf"\b(?:(?:within|no later than|not later than|in under|inside) (?:the first )?"
               rf"{DURATION}|without undue delay|immediately|as soon as (?:possible|practicable)"
               rf")\b")),
     Topic("threshold", "Threshold",
           _re(r"\b(?:threshold|what counts|trigger|how many|minimum|more than|at least|"
-              r"criteria|when (?:is|does|must|do)|qualif|size|apply|applies)"),
+              r"criteria|qualif|size|apply|applies)"),
           None,
           _re(rf"(?:\b(?:more than|less than|fewer than|at least|over|above|below|exceeding|"
               rf"exceeds?|up to|at most|a minimum of|a maximum of) {NUM}(?: ?%| percent)?"
-              rf"(?: [a-z]+)?\b|\b{NUM} ?(?:%|percent)\b)")),
+              rf"(?: (?:{COUNTED}))?\b|\b{NUM} ?(?:%|percent)\b)")),
     Topic("told", "Who must be told",
-          _re(r"\b(?:who (?:must|should|do|does|is|are)|notif|inform|report|tell|escalat|"
-              r"communicat|alert)"),
+          _re(r"\b(?:who (?:must|should|do|does|is|are) (?:be )?(?:told|notified|informed)|"
+              r"whom|notif|inform|tell|told|escalat|communicat|alert)"),
           _re(r"\b(?:notif(?:y|ies|ied|ying|ication to)|inform(?:s|ed|ing)?|tell|tells|"
               r"alert(?:s|ed)?|report(?:s|ed|ing)?(?: [a-z-]+){0,4} to|escalat(?:e|es|ed|ing)"
               r"(?: [a-z-]+){0,4} to|submit(?:s|ted)?(?: [a-z-]+){0,4} to|communicate with)\b"),
           _re(ROLE), after_context=True),
     Topic("approves", "Who approves",
           _re(r"\b(?:approv|sign[- ]?off|signs? off|who (?:decides|signs|authori)|authori[sz]|"
-              r"oversight|endorse|accountab)"),
+              r"endorse)"),
           _re(r"\b(?:approv(?:e|es|ed|al|ing)|sign(?:s|ed)?[- ]off|endorse(?:s|d)?|"
               r"authori[sz](?:e|es|ed|ation))\b"),
           _re(ROLE)),
 )
 MAX_ROWS = 5
+RELEVANT_SHARE = 0.4
+MAX_NOTES = 3
 CELL_WORDS = 26
 NOT_STATED = "Not stated"
 
@@ -126,49 +137,66 @@ def _label(source: SourceText) -> tuple[str, int]:
 
 
 def _figure(topic: Topic, sentence: str, taken: list[tuple[int, int]]) -> re.Match | None:
-    """The topic's figure in `sentence` that no earlier point claimed (spans in `taken`)."""
+    """The topic's figure in `sentence` that no earlier point claimed (spans in `taken`); one
+    with a number ("within 72 hours") wins over one without ("without undue delay")."""
     start = 0
     if topic.context is not None:
         context = topic.context.search(sentence)
         if context is None:
             return None
         start = context.end() if topic.after_context else 0
-    for match in topic.figure.finditer(sentence, start):
-        if not any(a < match.end() and match.start() < b for a, b in taken):
-            return match
-    if topic.after_context:  # the role named before the verb ("the board is informed")
-        for match in topic.figure.finditer(sentence, 0, start):
-            if not any(a < match.end() and match.start() < b for a, b in taken):
-                return match
-    return None
+    candidates = [m for m in topic.figure.finditer(sentence, start) if _free(m, taken)]
+    if topic.after_context and not candidates:  # the role named before the verb
+        candidates = [m for m in topic.figure.finditer(sentence, 0, start) if _free(m, taken)]
+    numeric = [m for m in candidates if re.search(NUM, m.group(0), re.I)]
+    return (numeric or candidates or [None])[0]
 
 
-def _findings(request: GenerationRequest) -> dict[str, dict[str, Finding]]:
-    """{topic key: {category code: the best finding}}."""
-    question = set(terms(request.question))
+def _free(match: re.Match, taken: list[tuple[int, int]]) -> bool:
+    return not any(a < match.end() and match.start() < b for a, b in taken)
+
+
+def _findings(request: GenerationRequest, topics: list[Topic]
+              ) -> dict[str, dict[str, Finding]]:
+    """{topic key: {category code: its best finding}}. Sentences are scored as the
+    category's own answer scores them (terms, meaning, quantities); only those within
+    RELEVANT_SHARE of the category's best count, so a figure far from the question does not
+    stand for it."""
     found: dict[str, dict[str, Finding]] = {}
-    for order, source in enumerate(request.sources):
-        code, number = _label(source)
-        rank_bonus = 0.3 / (1 + order)
-        for unit in _source_units(0, source):
-            words = unit.terms | unit.intro_terms | set(terms(unit.heading))
-            overlap = len(question & words)
-            if not overlap:
+    for code, _ in request.categories:
+        sources = [s for s in request.sources if _label(s)[0] == code]
+        if not sources:
+            continue
+        scored = _unit_scores(request, sources)
+        best = max(scored.values(), default=0.0)
+        for (unit, score) in scored.items():
+            if score <= 0 or score < RELEVANT_SHARE * best:
                 continue
             sentence = f"{unit.intro} {unit.text}" if unit.intro else unit.text
+            number = _label(sources[unit.source])[1]
             taken: list[tuple[int, int]] = []
             for topic in TOPICS:
                 match = _figure(topic, sentence, taken)
                 if match is None:
                     continue
                 taken.append(match.span())
-                score = overlap + rank_bonus + (0.5 if topic.asked.search(request.question)
-                                                else 0)
-                best = found.setdefault(topic.key, {}).get(code)
-                if best is None or score > best.score:
+                if topic not in topics:
+                    continue
+                kept = found.setdefault(topic.key, {}).get(code)
+                if kept is None or score > kept.score:
                     found[topic.key][code] = Finding(code, number, match.group(0).strip(),
                                                      sentence, score)
     return found
+
+
+def _unit_scores(request: GenerationRequest, sources: list[SourceText]) -> dict:
+    """Each quotable unit of one category's sources with the score its answer gives it."""
+    own = replace(request, sources=sources, task="answer")
+    units = [unit for index, source in enumerate(sources)
+             for unit in _source_units(index, source)]
+    if not units:
+        return {}
+    return _scores(own, units, _query_weights(own), _idf(units), _meaning(own, units))
 
 
 def _scale(topic: str, figure: str) -> str:
@@ -235,11 +263,12 @@ def compose_comparison(request: GenerationRequest) -> str:
                if any(_label(s)[0] == code for s in request.sources)]
     if len(covered) < 2:
         return nothing_to_compare([names[c] for c in covered], list(names.values()))
-    found = _findings(request)
-    rows = [(topic, found.get(topic.key, {})) for topic in TOPICS]
+    asked = [topic for topic in TOPICS if topic.asked.search(request.question)]
+    topics = asked or list(TOPICS)
+    found = _findings(request, topics)
+    rows = [(topic, found.get(topic.key, {})) for topic in topics]
     shared = [(t, f) for t, f in rows if sum(1 for c in covered if c in f) >= 2]
-    shared.sort(key=lambda row: (not row[0].asked.search(request.question),
-                                 -sum(f.score for f in row[1].values())))
+    shared.sort(key=lambda row: -sum(f.score for f in row[1].values()))
     shared = shared[:MAX_ROWS]
     if not shared:
         return _without_figures(request, covered, names)
@@ -269,29 +298,28 @@ def _one_sided(rows, covered: list[str], names: dict[str, str]) -> list[str]:
             finding = findings[present[0]]
             notes.append(f"- {topic.label}: stated only for {names[present[0]]}, "
                          f"**{finding.figure}** [{finding.code}:{finding.number}].")
-    return ["", *notes] if notes else []
+    return ["", *notes[:MAX_NOTES]] if notes else []
 
 
 def _without_figures(request: GenerationRequest, covered: list[str],
                      names: dict[str, str]) -> str:
     """No point with a figure in two categories: each one's closest sentence, side by side."""
-    question = set(terms(request.question))
-    best: dict[str, tuple[float, str, int]] = {}
-    for order, source in enumerate(request.sources):
-        code, number = _label(source)
-        for unit in _source_units(0, source):
-            score = len(question & (unit.terms | unit.intro_terms)) + 0.3 / (1 + order)
-            if code not in best or score > best[code][0]:
-                best[code] = (score, unit.text, number)
+    best: dict[str, tuple[str, int]] = {}
+    for code in covered:
+        sources = [s for s in request.sources if _label(s)[0] == code]
+        scored = _unit_scores(request, sources)
+        if scored:
+            unit = max(scored, key=scored.get)
+            best[code] = (unit.text, _label(sources[unit.source])[1])
     codes = [code for code, _ in request.categories]
     header = ["Point", *(names[c] for c in codes), "Agree or differ"]
-    cells = [f"{_clip(best[c][1], '')} [{c}:{best[c][2]}]".replace("|", "/") if c in best
+    cells = [f"{_clip(best[c][0], '')} [{c}:{best[c][1]}]".replace("|", "/") if c in best
              else NOT_STATED for c in codes]
     return "\n".join([
-        f"{request.question.strip()} — the sources state no deadline, frequency, threshold or "
-        "role that can be set side by side; what each says closest to the question:", "",
+        "The sources state no deadline, frequency, threshold or role that can be set side by "
+        "side; what each says closest to the question:", "",
         _row(header), _row(["---"] * len(header)),
-        _row(["What the sources say", *cells, "Differ"])])
+        _row(["What the sources say", *cells, "No figure to compare"])])
 
 
 def _joined(names: list[str]) -> str:

@@ -253,13 +253,17 @@ class Comparing:
             pass  # the sweeper got there first
 
     # --- the two ways to answer -----------------------------------------------------------
-    def answer(self) -> dict:
+    def draft(self) -> None:
+        """Every category's answer as /v1/query/ writes it whole, then the comparison."""
         for part in self.parts:
             if part.insufficient:
                 part.text = insufficient_answer(part.answering.query)
             else:
                 part.text, part.sources, part.usage, _ = part.answering.draft()
         self.compare()
+
+    def answer(self) -> dict:
+        self.draft()
         return self.complete()
 
     def events(self) -> Iterator[dict]:
