@@ -442,3 +442,18 @@ def test_stream_failure_ends_with_an_error_event_and_refunds(api, pro, monkeypat
     assert events[0]["type"] == "sources" and events[-1]["type"] == "error"
     assert set(events[-1]) == {"type", "detail", "request_id"}
     assert balance(pro) == 100 and not Comparison.objects.exists()
+
+
+# --- Admin ------------------------------------------------------------------------------------
+def test_admin_shows_comparisons_read_only(api, pro, staff):
+    body = compare(api).json()
+    listing = staff.get("/admin/assistant/comparison/")
+    assert listing.status_code == 200 and QUESTION.encode() in listing.content
+    page = staff.get(f"/admin/assistant/comparison/{body['comparison_id']}/change/")
+    assert page.status_code == 200
+    assert b'name="query"' not in page.content and b"Save" not in page.content
+    assert staff.get("/admin/assistant/comparison/add/").status_code == 403
+    response = staff.post(f"/admin/assistant/comparison/{body['comparison_id']}/change/",
+                          {"query": "changed"})
+    assert response.status_code == 403
+    assert Comparison.objects.get().query == QUESTION
