@@ -363,40 +363,63 @@ COMPARE_STREAM_EVENT = PolymorphicProxySerializer(
 )
 
 COMPARISON_ID = "3c9e1d7a-8b2f-4e6d-9a1c-5f0b7e2d4c68"
-COMPARE_QUESTION = {"query": "How often must continuity plans be tested and who approves "
-                             "the test plan?", "domain": "business-continuity",
+# Examples as the demo library (manage.py egret_demo) answers them with the extractive model;
+# answers and source lists shortened.
+COMPARE_QUESTION = {"query": "How often must continuity plans be tested, and who approves the "
+                             "test plan?", "domain": "business-continuity",
                     "categories": ["us", "sg"], "mode": "compliance"}
-COMPARE_SOURCE_US = {**SOURCE, "title": "Testing and Exercises", "section": "Annual Test Plan",
-                     "filename": "testing-and-exercises.md", "page": None,
-                     "excerpt": "Prepare a test plan at the start of each year and obtain "
-                                "approval from the continuity steering committee.…"}
-COMPARE_SOURCE_SG = {**SOURCE, "id": 4890, "title": "Board Oversight",
-                     "section": "Board Responsibilities", "filename": "board-oversight.md",
-                     "page": None,
-                     "excerpt": "The board approves the resilience framework and the annual "
-                                "testing programme.…"}
+COMPARE_SOURCE_US = {
+    "id": 38, "document_id": "150ac5ef-fa30-48ec-a07e-e5fed6fdf80a",
+    "uri": "egret://documents/150ac5ef-fa30-48ec-a07e-e5fed6fdf80a#chunk-2",
+    "filename": "testing-and-exercises.md", "title": "Testing and Exercises",
+    "section": "Annual Test Plan", "page": None,
+    "excerpt": "Prepare a test plan at the start of each year and obtain approval from the "
+               "continuity steering committee. The plan should show which functions, systems "
+               "and sites will be tested, by which method, and in which quarter.…",
+    "score": 0.9346,
+    "download_url": "/v1/documents/150ac5ef-fa30-48ec-a07e-e5fed6fdf80a/download/",
+    "scope": "public"}
+COMPARE_SOURCE_SG = {
+    "id": 56, "document_id": "820c0bc8-9704-4143-807e-0154c4005a05",
+    "uri": "egret://documents/820c0bc8-9704-4143-807e-0154c4005a05#chunk-4",
+    "filename": "board-oversight.md", "title": "Board and Senior Management Oversight",
+    "section": "Senior Management Responsibilities", "page": None,
+    "excerpt": "Senior management implements the framework. Appoint a senior executive as "
+               "accountable for business continuity across the institution…",
+    "score": 0.9149,
+    "download_url": "/v1/documents/820c0bc8-9704-4143-807e-0154c4005a05/download/",
+    "scope": "public"}
 COMPARISON_TEXT = (
+    "United States and Singapore side by side, each figure as its own sources state it:\n\n"
     "| Point | United States | Singapore | Agree or differ |\n"
     "| --- | --- | --- | --- |\n"
-    "| How often | **at least annually**: Test technology recovery of every Tier 1 "
-    "application against its recovery time objective at least annually. [us:1] | "
-    "**annually**: Test the recovery of critical systems annually. [sg:1] | Agree |\n"
-    "| Who approves | **steering committee**: obtain approval from the continuity steering "
-    "committee. [us:1] | **board**: The board approves the resilience framework. [sg:2] "
-    "| Differ |")
+    "| Who approves | **steering committee**: Prepare a test plan at the start of each year "
+    "and obtain approval from the continuity steering committee. [us:1] | **Senior "
+    "management**: …Senior management should: approve the annual testing programme and review "
+    "results; [sg:1] | Differ |\n"
+    "| How often | **at least annually**: Contracts with critical vendors should include: the "
+    "right to receive summaries of the vendor's continuity tests at least annually; [us:3] | "
+    "**at least annually**: The board, or a board committee to which it delegates, should: "
+    "approve the business continuity and technology risk management framework and review it "
+    "at least annually; [sg:2] | Agree |\n\n"
+    "They differ on 1 of 2 points (who approves).")
 COMPARISON = {
     "comparison_id": COMPARISON_ID, **{k: COMPARE_QUESTION[k] for k in ("query", "domain")},
     "mode": "compliance", "model": "extractive",
     "answers": [
         {"category": "us", "category_name": "United States",
-         "response": "Test every Tier 1 application against its recovery time objective at "
-                     "least annually [1].", "sources": [COMPARE_SOURCE_US],
+         "response": "Here is what the cited guidance says on this, quoted from 3 sources in 2 "
+                     "documents.\n\n**Annual Test Plan**\n- Prepare a test plan at the start "
+                     "of each year and obtain approval from the continuity steering committee "
+                     "[1].", "sources": [COMPARE_SOURCE_US],
          "insufficient_context": False, "credits_used": 1},
         {"category": "sg", "category_name": "Singapore",
-         "response": "The board approves the resilience framework [1].",
+         "response": "Here is what the Board and Senior Management Oversight guidance says on "
+                     "this, quoted from 1 source.\n\n- Senior management should: approve the "
+                     "annual testing programme and review results [1].",
          "sources": [COMPARE_SOURCE_SG], "insufficient_context": False, "credits_used": 1}],
-    "comparison": COMPARISON_TEXT, "credits_used": 2, "input_tokens": 1840,
-    "output_tokens": 410, "cost_usd": 0.0, "total_latency_ms": 48}
+    "comparison": COMPARISON_TEXT, "credits_used": 2, "input_tokens": 6580,
+    "output_tokens": 779, "cost_usd": 0.0, "total_latency_ms": 412}
 COMPARISON_NOT_FOUND = "Comparison not found."
 
 compare = extend_schema(
@@ -427,7 +450,7 @@ compare = extend_schema(
     ],
     examples=[
         OpenApiExample("Two jurisdictions", COMPARE_QUESTION, request_only=True),
-        OpenApiExample("Streamed, three categories", {
+        OpenApiExample("Streamed", {
             "query": "How quickly must a personal data breach be reported, and to whom?",
             "domain": "privacy", "categories": ["eu", "us"], "mode": "compliance",
             "stream": True, "max_sources": 4}, request_only=True),
@@ -446,7 +469,7 @@ compare = extend_schema(
                 "mode": "compliance", "comparison_id": COMPARISON_ID},
                 summary="First line of each category"),
              OpenApiExample("text_delta", {"type": "text_delta", "category": "us",
-                                           "text": "Test every Tier 1 application "},
+                                           "text": "**Annual Test Plan**\n"},
                             summary="Then that category's answer"),
              OpenApiExample("comparison text_delta", {
                  "type": "text_delta", "category": None,

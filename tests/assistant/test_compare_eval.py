@@ -48,3 +48,28 @@ def test_the_check_fails_below_a_target(library, monkeypatch, tmp_path):
     one.write_text(json.dumps(load(QUESTIONS)[:1]), encoding="utf-8")
     with pytest.raises(CommandError, match="below target: figures_found"):
         call_command("compare_eval", "--check", "--questions", str(one), stdout=StringIO())
+
+
+def test_the_openapi_request_examples_run_against_the_demo_library(library, org, owner,
+                                                                    jwt_client):
+    from billing import services as billing
+    from billing.models import Plan
+
+    billing.plan_change(org, Plan.objects.get(slug="professional"))
+    api = jwt_client(owner, org)
+    schema = api.get("/v1/schema/?format=json").json()
+    examples = schema["paths"]["/v1/compare/"]["post"]["requestBody"]["content"][
+        "application/json"]["examples"]
+    assert len(examples) == 2
+    for example in examples.values():
+        response = api.post("/v1/compare/", example["value"], format="json")
+        assert response.status_code == 200, response.content
+        if example["value"].get("stream"):
+            lines = b"".join(response.streaming_content).splitlines()
+            body = json.loads(lines[-1])
+            assert body["type"] == "done"
+        else:
+            body = response.json()
+        assert [a["category"] for a in body["answers"]] == example["value"]["categories"]
+        assert not any(a["insufficient_context"] for a in body["answers"])
+        assert comparison_eval.table_rows(body["comparison"], example["value"]["categories"])
