@@ -90,15 +90,19 @@ TOPICS = (
               r"how many (?:hours|days)|respond|how long (?:do|does|have))"),
           None,
           _re(rf"\b(?:(?:within|no later than|not later than|in under|inside) (?:the first )?"
-              rf"{DURATION}|without undue delay|immediately|as soon as (?:possible|practicable)"
-              rf")\b")),
+              rf"{DURATION}|between {NUM} and {DURATION}(?: (?:after|of|from) [a-z]+)?|"
+              rf"{DURATION} (?:after|of|from|following) (?:discovery|detection|becoming aware|"
+              rf"identification|receipt|the [a-z]+)|without (?:undue|unreasonable) delay|"
+              rf"immediately|as soon as (?:possible|practicable))\b")),
     Topic("threshold", "Threshold",
           _re(r"\b(?:threshold|what counts|trigger|how many|minimum|more than|at least|"
               r"criteria|qualif|size|apply|applies)"),
           None,
-          _re(rf"(?:\b(?:more than|less than|fewer than|at least|over|above|below|exceeding|"
-              rf"exceeds?|up to|at most|a minimum of|a maximum of) {NUM}(?: ?%| percent)?"
-              rf"(?: (?:{COUNTED}))?\b|\b{NUM} ?(?:%|percent)\b)")),
+          _re(rf"(?:\b(?:no more than|more than|less than|fewer than|at least|over|above|below|"
+              rf"exceeding|exceeds?|up to|at most|a minimum of|a maximum of) {NUM}"
+              rf"(?: ?%| percent)?"
+              rf"(?: (?:{COUNTED}))?\b|\b{NUM} ?(?:%|percent)\b|\b{NUM} (?:{COUNTED}) or "
+              rf"(?:less|more|fewer|longer)\b)")),
     Topic("told", "Who must be told",
           _re(r"\b(?:who (?:must|should|do|does|is|are) (?:be )?(?:told|notified|informed)|"
               r"whom|notif|inform|tell|told|escalat|communicat|alert)"),
@@ -271,7 +275,8 @@ def compose_comparison(request: GenerationRequest) -> str:
     shared.sort(key=lambda row: -sum(f.score for f in row[1].values()))
     shared = shared[:MAX_ROWS]
     if not shared:
-        return _without_figures(request, covered, names)
+        return "\n".join([_without_figures(request, covered, names),
+                          *_one_sided(rows, covered, names)])
     header = ["Point", *(names[c] for c in codes), "Agree or differ"]
     lines = [_row(header), _row(["---"] * len(header))]
     differ: list[str] = []

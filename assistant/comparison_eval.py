@@ -70,6 +70,8 @@ def measure(comparing: Comparing) -> dict[str, int]:
             counts["figures"] += 1
             counts["figures_found"] += any(normal(figure[1]) in texts.get(k, "") for k in cites)
     counts["comparisons_with_table"] += bool(table_rows(text, codes))
+    counts["comparisons_with_figures"] += any(BOLD.search(cell) for row in table_rows(
+        text, codes) for cell in row.values())
     counts["categories_insufficient"] += len(comparing.parts) - len(comparing.answered())
     return counts
 

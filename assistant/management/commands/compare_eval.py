@@ -32,7 +32,8 @@ class Command(BaseCommand):
                 f"{r['markers']})  rows fully cited {_pct(r['rows_cited_share'])} "
                 f"({r['rows_cited']}/{r['rows']})  figures found "
                 f"{_pct(r['figures_found_share'])} ({r['figures_found']}/{r['figures']})  "
-                f"with a table {r['comparisons_with_table']}  "
+                f"with a table {r['comparisons_with_table']} (with figures "
+                f"{r['comparisons_with_figures']})  "
                 f"insufficient categories {r['categories_insufficient']}")
         if opts["check"]:
             below = [name for name, floor in TARGETS.items()
