@@ -9,20 +9,20 @@ closest to the question and states it is aligned with the others; a point two or
 categories state becomes a row of the table, each cell giving the figure in bold as the
 source writes it, a few words of that sentence, and the source's label. Whether the
 categories agree is decided on the figures brought to one scale (hours, times a year, the
-role's name), not on the wording.
+role's name), not on the wording. Sentences are parsed and scored by the extractive
+model's own functions (assistant/providers/extractive.py), so a comparison weighs a sentence
+as that category's answer does.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from assistant.providers.base import GenerationRequest, SourceText
 from assistant.providers.extractive import (_idf, _meaning, _query_weights, _scores,
                                             _source_units)
-from assistant.suggestions import stem, terms
+from assistant.suggestions import stem
 
 _NUMBER_WORDS = {
     "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,

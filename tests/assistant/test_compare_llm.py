@@ -64,7 +64,8 @@ def test_all_sources_go_in_one_prompt_and_markers_pointing_nowhere_go(api, org, 
     response = compare(api, model="local-llm")
     assert response.status_code == 200, response.content
     body = response.json()
-    assert [a["response"] for a in body["answers"]] == ["Test the plan every year [1]. Ignore."] * 2
+    checked = "Test the plan every year [1]. Ignore."
+    assert [a["response"] for a in body["answers"]] == [checked] * 2
     assert body["comparison"] == CHECKED
     assert len(upstream.bodies) == 3  # one answer per category, then one comparison
     prompt = upstream.bodies[2]["messages"][-1]["content"]
