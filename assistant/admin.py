@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from assistant.models import AIModel, ChatSession, Message
+from assistant.models import AIModel, ChatSession, Comparison, Message
 
 
 @admin.register(AIModel)
@@ -37,4 +37,25 @@ class ChatSessionAdmin(admin.ModelAdmin):
     inlines = [MessageInline]
 
     def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(Comparison)
+class ComparisonAdmin(admin.ModelAdmin):
+    """Comparisons are customers' data and the record of what was charged: read-only (an
+    operator may delete one; its ledger entries keep the comparison's id)."""
+
+    list_display = ["query", "organization", "domain", "categories", "model", "credits_used",
+                    "created_at"]
+    list_filter = ["domain", "model"]
+    search_fields = ["query", "organization__slug", "id"]
+    list_select_related = ["organization", "domain"]
+    date_hierarchy = "created_at"
+    readonly_fields = ["id", "organization", "domain", "categories", "query", "mode", "model",
+                       "credits_used", "created_by", "api_key", "created_at", "response"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
         return False

@@ -10,13 +10,14 @@ from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from assistant import pipeline, schema, selectors, services
-from assistant.serializers import (AIModelSerializer, ExportQuerySerializer,
+from assistant import comparisons, pipeline, schema, selectors, services
+from assistant.serializers import (AIModelSerializer, CompareRequestSerializer,
+                                   ComparisonSummarySerializer, ExportQuerySerializer,
                                    MessageSerializer, QueryRequestSerializer,
                                    RecentQuerySerializer, RenameSerializer, SessionSerializer)
 from billing import idempotency
 from billing.metering import HasCredits
-from core.api import OrganizationScopedView, validated
+from core.api import NewestFirstPagination, OrganizationScopedView, validated
 from core.exceptions import Forbidden
 from core.throttles import QueryRateThrottle
 
@@ -45,18 +46,22 @@ class QueryView(OrganizationScopedView):
         query = pipeline.query_prepare(self.acting(request), data)
         if not query.stream:
             return Response(pipeline.query_answer(query))
-        events = pipeline.query_stream(query)
-        record = getattr(request, "idempotency_record", None)
-        body = pipeline.ndjson(recorded(record, events) if record else events)
-        response = StreamingHttpResponse(body, content_type="application/x-ndjson")
-        response["Cache-Control"] = "no-cache"
-        response["X-Accel-Buffering"] = "no"  # proxies must pass each line on at once
-        return response
+        return ndjson_response(request, pipeline.query_stream(query))
+
+
+def ndjson_response(request: Request, events: Iterator[dict]) -> StreamingHttpResponse:
+    record = getattr(request, "idempotency_record", None)
+    body = pipeline.ndjson(recorded(record, events) if record else events)
+    response = StreamingHttpResponse(body, content_type="application/x-ndjson")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # proxies must pass each line on at once
+    return response
 
 
 def recorded(record, events: Iterator[dict]) -> Iterator[dict]:
-    """Keep a completed stream for Idempotency-Key replays (the deltas joined into one);
-    forget the key when the stream did not complete, so a retry runs again."""
+    """Keep a completed stream for Idempotency-Key replays (consecutive deltas of the same
+    answer joined into one); forget the key when the stream did not complete, so a retry
+    runs again."""
     kept: list[dict] = []
     try:
         for event in events:
@@ -67,11 +72,62 @@ def recorded(record, events: Iterator[dict]) -> Iterator[dict]:
         if close is not None:
             close()
         if kept and kept[-1]["type"] == "done":
-            text = "".join(e["text"] for e in kept if e["type"] == "text_delta")
-            idempotency.idempotency_store(record, 200, idempotency.stream_body(
-                [kept[0], {"type": "text_delta", "text": text}, kept[-1]]))
+            idempotency.idempotency_store(record, 200, idempotency.stream_body(joined(kept)))
         else:
             idempotency.idempotency_release(record)
+
+
+def joined(events: list[dict]) -> list[dict]:
+    """Runs of text deltas with the same `category` (none on /v1/query/) as one delta."""
+    out: list[dict] = []
+    for event in events:
+        previous = out[-1] if out else None
+        if (event["type"] == "text_delta" and previous is not None
+                and previous["type"] == "text_delta"
+                and previous.get("category") == event.get("category")):
+            out[-1] = {**previous, "text": previous["text"] + event["text"]}
+        else:
+            out.append(event)
+    return out
+
+
+class CompareView(OrganizationScopedView):
+    """POST /v1/compare/ (API.md 12) and the list of stored comparisons. HasCredits answers
+    402 early only on POST: listing what was paid for costs nothing."""
+
+    def get_permissions(self):
+        if self.request.method == "POST":
+            return [*super().get_permissions(), HasCredits()]
+        return super().get_permissions()
+
+    def get_throttles(self):
+        if self.request.method == "POST":
+            return [QueryRateThrottle()]
+        return super().get_throttles()
+
+    @schema.compare_list
+    def get(self, request: Request) -> Response:
+        paginator = NewestFirstPagination()
+        comparisons = selectors.comparisons_of(self.acting(request).organization)
+        page = paginator.paginate_queryset(comparisons, request, self)
+        return paginator.get_paginated_response(
+            ComparisonSummarySerializer(page, many=True).data)
+
+    @idempotency.idempotent
+    @schema.compare
+    def post(self, request: Request) -> Response:
+        data = validated(CompareRequestSerializer, request.data)
+        compare = comparisons.compare_prepare(self.acting(request), data)
+        if not compare.stream:
+            return Response(comparisons.compare_answer(compare))
+        return ndjson_response(request, comparisons.compare_stream(compare))
+
+
+class CompareDetailView(OrganizationScopedView):
+    @schema.compare_detail
+    def get(self, request: Request, comparison_id: str) -> Response:
+        comparison = selectors.comparison_get(self.acting(request).organization, comparison_id)
+        return Response(comparison.response)
 
 
 class SessionRecentView(OrganizationScopedView):

@@ -124,3 +124,31 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sender}: {self.content[:60]}"
+
+
+class Comparison(models.Model):
+    """One question answered for several categories of a domain side by side (API.md 12).
+    Written once, when every answer and the comparison are complete; `GET /v1/compare/{id}/`
+    returns `response` again."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey("organizations.Organization", on_delete=models.CASCADE,
+                                     related_name="comparisons")
+    domain = models.ForeignKey("knowledge.Domain", on_delete=models.PROTECT, related_name="+")
+    categories = models.JSONField(default=list, help_text="Category codes, in request order.")
+    query = models.TextField()
+    mode = models.CharField(max_length=20, blank=True)
+    model = models.CharField(max_length=100, blank=True)
+    response = models.JSONField(default=dict, help_text="The response body, as first sent.")
+    credits_used = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey("core.User", on_delete=models.SET_NULL, null=True,
+                                   blank=True, related_name="+")
+    api_key = models.ForeignKey("organizations.ApiKey", on_delete=models.SET_NULL, null=True,
+                                blank=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["organization", "-created_at", "-id"])]
+
+    def __str__(self) -> str:
+        return self.query[:80]

@@ -8,7 +8,8 @@ from drf_spectacular.utils import (OpenApiExample, OpenApiParameter, OpenApiResp
                                    PolymorphicProxySerializer, extend_schema)
 from rest_framework import serializers
 
-from assistant.serializers import (MODES, AIModelSerializer, ExportQuerySerializer,
+from assistant.serializers import (MODES, AIModelSerializer, CompareRequestSerializer,
+                                   ComparisonSummarySerializer, ExportQuerySerializer,
                                    MessageSerializer, QueryRequestSerializer,
                                    RecentQuerySerializer, RenameSerializer, SessionSerializer,
                                    SourceSerializer)
@@ -16,10 +17,11 @@ from billing.idempotency import HEADER as IDEMPOTENCY_HEADER
 from billing.idempotency import REPLAY_HEADER
 from billing.services import CREDITS_EXHAUSTED
 from core.errors import SERVER_ERROR_DETAIL
-from core.schema import NdjsonStream, errors, uuid_path
+from core.schema import CURSOR_PARAMETERS, NdjsonStream, errors, paginated, uuid_path
 
 QUERY = ["Query"]
 SESSIONS = ["Sessions"]
+COMPARE = ["Compare"]
 ANSWERED_MODES = [mode for mode in MODES if mode != "auto"]
 
 
@@ -298,4 +300,233 @@ session_export = extend_schema(
         **errors(403, "Your plan does not include session export."),
         **errors(404, SESSION_NOT_FOUND),
     },
+)
+
+
+# --- Cross-category comparison (API.md 12) ----------------------------------------------------
+class CompareAnswerSerializer(serializers.Serializer):
+    category = serializers.CharField(help_text="The category's code.")
+    category_name = serializers.CharField()
+    response = serializers.CharField(help_text="Markdown answer, exactly as /v1/query/ gives "
+                                               "it; `[n]` markers cite this answer's "
+                                               "`sources`.")
+    sources = SourceSerializer(many=True)
+    insufficient_context = serializers.BooleanField(
+        help_text="true: this category's sources do not cover the question; its share of "
+                  "the credits is refunded.")
+    credits_used = serializers.IntegerField()
+
+
+class ComparisonSerializer(serializers.Serializer):
+    comparison_id = serializers.UUIDField(help_text="GET /v1/compare/{id}/ returns this "
+                                                    "response again.")
+    query = serializers.CharField()
+    domain = serializers.CharField(help_text="The domain's slug.")
+    mode = serializers.ChoiceField(choices=ANSWERED_MODES)
+    model = serializers.CharField()
+    answers = CompareAnswerSerializer(many=True, help_text="One per category, in request "
+                                                           "order.")
+    comparison = serializers.CharField(
+        help_text="Markdown: a table of the points where the categories agree or differ "
+                  "(deadlines, frequencies, thresholds, who must be told, who approves, "
+                  "retention), one column per category; each cell gives the figure in bold "
+                  "and cites its category's source as `[code:n]` (source n of that "
+                  "category's answer).")
+    credits_used = serializers.IntegerField(help_text="The model's credits_per_query × the "
+                                                      "categories answered.")
+    input_tokens = serializers.IntegerField()
+    output_tokens = serializers.IntegerField()
+    cost_usd = serializers.FloatField()
+    total_latency_ms = serializers.IntegerField()
+
+
+class CompareSourcesEventSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=["sources"])
+    category = serializers.CharField(help_text="Whose answer follows.")
+    sources = SourceSerializer(many=True)
+    retrieval_ms = serializers.IntegerField()
+    chunks_retrieved = serializers.IntegerField()
+    insufficient_context = serializers.BooleanField()
+    mode = serializers.ChoiceField(choices=ANSWERED_MODES)
+    comparison_id = serializers.UUIDField()
+
+
+class CompareTextDeltaEventSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=["text_delta"])
+    category = serializers.CharField(allow_null=True, help_text="The category whose answer "
+                                                                "this continues; null: the "
+                                                                "comparison.")
+    text = serializers.CharField()
+
+
+class CompareDoneEventSerializer(ComparisonSerializer):
+    type = serializers.ChoiceField(choices=["done"])
+
+
+COMPARE_STREAM_EVENT = PolymorphicProxySerializer(
+    component_name="CompareStreamEvent",
+    serializers={"sources": CompareSourcesEventSerializer,
+                 "text_delta": CompareTextDeltaEventSerializer,
+                 "done": CompareDoneEventSerializer, "error": ErrorEventSerializer},
+    resource_type_field_name="type",
+)
+
+COMPARISON_ID = "3c9e1d7a-8b2f-4e6d-9a1c-5f0b7e2d4c68"
+# Examples as the demo library (manage.py egret_demo) answers them with the extractive model;
+# answers and source lists shortened.
+COMPARE_QUESTION = {"query": "How often must continuity plans be tested, and who approves the "
+                             "test plan?", "domain": "business-continuity",
+                    "categories": ["us", "sg"], "mode": "compliance"}
+COMPARE_SOURCE_US = {
+    "id": 38, "document_id": "150ac5ef-fa30-48ec-a07e-e5fed6fdf80a",
+    "uri": "egret://documents/150ac5ef-fa30-48ec-a07e-e5fed6fdf80a#chunk-2",
+    "filename": "testing-and-exercises.md", "title": "Testing and Exercises",
+    "section": "Annual Test Plan", "page": None,
+    "excerpt": "Prepare a test plan at the start of each year and obtain approval from the "
+               "continuity steering committee. The plan should show which functions, systems "
+               "and sites will be tested, by which method, and in which quarter.…",
+    "score": 0.9346,
+    "download_url": "/v1/documents/150ac5ef-fa30-48ec-a07e-e5fed6fdf80a/download/",
+    "scope": "public"}
+COMPARE_SOURCE_SG = {
+    "id": 56, "document_id": "820c0bc8-9704-4143-807e-0154c4005a05",
+    "uri": "egret://documents/820c0bc8-9704-4143-807e-0154c4005a05#chunk-4",
+    "filename": "board-oversight.md", "title": "Board and Senior Management Oversight",
+    "section": "Senior Management Responsibilities", "page": None,
+    "excerpt": "Senior management implements the framework. Appoint a senior executive as "
+               "accountable for business continuity across the institution…",
+    "score": 0.9149,
+    "download_url": "/v1/documents/820c0bc8-9704-4143-807e-0154c4005a05/download/",
+    "scope": "public"}
+COMPARISON_TEXT = (
+    "United States and Singapore side by side, each figure as its own sources state it:\n\n"
+    "| Point | United States | Singapore | Agree or differ |\n"
+    "| --- | --- | --- | --- |\n"
+    "| Who approves | **steering committee**: Prepare a test plan at the start of each year "
+    "and obtain approval from the continuity steering committee. [us:1] | **Senior "
+    "management**: …Senior management should: approve the annual testing programme and review "
+    "results; [sg:1] | Differ |\n"
+    "| How often | **at least annually**: Contracts with critical vendors should include: the "
+    "right to receive summaries of the vendor's continuity tests at least annually; [us:3] | "
+    "**at least annually**: The board, or a board committee to which it delegates, should: "
+    "approve the business continuity and technology risk management framework and review it "
+    "at least annually; [sg:2] | Agree |\n\n"
+    "They differ on 1 of 2 points (who approves).")
+COMPARISON = {
+    "comparison_id": COMPARISON_ID, **{k: COMPARE_QUESTION[k] for k in ("query", "domain")},
+    "mode": "compliance", "model": "extractive",
+    "answers": [
+        {"category": "us", "category_name": "United States",
+         "response": "Here is what the cited guidance says on this, quoted from 3 sources in 2 "
+                     "documents.\n\n**Annual Test Plan**\n- Prepare a test plan at the start "
+                     "of each year and obtain approval from the continuity steering committee "
+                     "[1].", "sources": [COMPARE_SOURCE_US],
+         "insufficient_context": False, "credits_used": 1},
+        {"category": "sg", "category_name": "Singapore",
+         "response": "Here is what the Board and Senior Management Oversight guidance says on "
+                     "this, quoted from 1 source.\n\n- Senior management should: approve the "
+                     "annual testing programme and review results [1].",
+         "sources": [COMPARE_SOURCE_SG], "insufficient_context": False, "credits_used": 1}],
+    "comparison": COMPARISON_TEXT, "credits_used": 2, "input_tokens": 6580,
+    "output_tokens": 779, "cost_usd": 0.0, "total_latency_ms": 412}
+COMPARISON_NOT_FOUND = "Comparison not found."
+
+compare = extend_schema(
+    operation_id="compare_create", tags=COMPARE, summary="Compare categories side by side",
+    description=(
+        "One question answered for 2 to 4 categories of one domain (e.g. business continuity "
+        "in the US and in Singapore), each answer exactly as `POST /v1/query/` gives it, plus "
+        "`comparison`: a table of the points where they agree or differ, each cell citing "
+        "its category's source as `[us:2]`. Plans with cross-category comparison only.\n\n"
+        "Cost: the model's `credits_per_query` × the number of categories, reserved in one "
+        "reservation before retrieval (402 when the balance cannot cover all of it); each "
+        "category answered with `insufficient_context: true` is refunded its share, and a "
+        "failure refunds everything.\n\n"
+        "With `\"stream\": true` the response is `application/x-ndjson`: for each category "
+        "in request order a `sources` event and its `text_delta` events (tagged with "
+        "`category`), then the comparison's `text_delta` events (`category: null`), then "
+        "one `done` with the whole response. A failure after the stream started ends it with "
+        "an `error` event (credits refunded).\n\n"
+        "`Idempotency-Key` works as on `POST /v1/query/`. Errors are reported in this order: "
+        "400, 404 (objects named in the body), 403, 402."),
+    request=CompareRequestSerializer,
+    parameters=[
+        OpenApiParameter(IDEMPOTENCY_HEADER, OpenApiTypes.STR, OpenApiParameter.HEADER,
+                         description="Up to 255 characters; as on POST /v1/query/."),
+        OpenApiParameter(REPLAY_HEADER, OpenApiTypes.STR, OpenApiParameter.HEADER,
+                         response=[200], enum=["true"],
+                         description="Present on a replayed Idempotency-Key response."),
+    ],
+    examples=[
+        OpenApiExample("Two jurisdictions", COMPARE_QUESTION, request_only=True),
+        OpenApiExample("Streamed", {
+            "query": "How quickly must a personal data breach be reported, and to whom?",
+            "domain": "privacy", "categories": ["eu", "us"], "mode": "compliance",
+            "stream": True, "max_sources": 4}, request_only=True),
+    ],
+    responses={
+        (200, "application/json"): OpenApiResponse(
+            ComparisonSerializer, "`stream` false or absent: the comparison, as JSON. `stream: "
+                                  "true`: `application/x-ndjson`, one `CompareStreamEvent` "
+                                  "per line.",
+            [OpenApiExample("Comparison", COMPARISON)]),
+        (200, "application/x-ndjson"): OpenApiResponse(
+            COMPARE_STREAM_EVENT, "`stream: true`: each line is one of these events.",
+            [OpenApiExample("sources", {
+                "type": "sources", "category": "us", "sources": [COMPARE_SOURCE_US],
+                "retrieval_ms": 12, "chunks_retrieved": 5, "insufficient_context": False,
+                "mode": "compliance", "comparison_id": COMPARISON_ID},
+                summary="First line of each category"),
+             OpenApiExample("text_delta", {"type": "text_delta", "category": "us",
+                                           "text": "**Annual Test Plan**\n"},
+                            summary="Then that category's answer"),
+             OpenApiExample("comparison text_delta", {
+                 "type": "text_delta", "category": None,
+                 "text": "| Point | United States | Singapore | Agree or differ |\n"},
+                 summary="After every answer: the comparison"),
+             OpenApiExample("done", {"type": "done", **COMPARISON}, summary="Last line"),
+             OpenApiExample("error", {"type": "error", "detail": SERVER_ERROR_DETAIL,
+                                      "request_id": "5b0e5e0c4f0a4d7e9a3f2c1b8d6e4a20"},
+                            summary="Last line when generation failed")]),
+        **errors(400, "query field is required.",
+                 "categories: give 2 to 4 category codes of the domain (got 1).",
+                 'categories: "us" is listed twice; each category is compared once.',
+                 'model: unknown model "gpt-9". See GET /v1/models/.',
+                 "This Idempotency-Key was already used with a different request. Use a new "
+                 "key for a new request."),
+        **errors(402, CREDITS_EXHAUSTED),
+        **errors(403, "Your organization does not have access to this domain.",
+                 "Your plan does not include cross-category comparison.",
+                 'Your plan does not include the premium model "claude-sonnet".',
+                 "Your plan does not include streaming."),
+        **errors(404, "Domain not found.", "Category not found."),
+        **errors(409, "A request with this Idempotency-Key is still in progress. Retry after "
+                      "it has completed.",
+                 description="The first request with this `Idempotency-Key` is still "
+                             "running."),
+    },
+)
+
+compare_list = extend_schema(
+    operation_id="compare_list", tags=COMPARE, summary="List comparisons",
+    description="The organization's stored comparisons, newest first, cursor-paginated; "
+                "GET /v1/compare/{id}/ has each one's whole response. No charge.",
+    parameters=CURSOR_PARAMETERS,
+    examples=[OpenApiExample("Comparison", {
+        "comparison_id": COMPARISON_ID, "query": COMPARE_QUESTION["query"],
+        "domain": "business-continuity", "categories": ["us", "sg"], "mode": "compliance",
+        "model": "extractive", "credits_used": 2, "created_at": "2026-03-25T22:35:07Z"},
+        response_only=True)],
+    responses={200: paginated("PaginatedComparisonList",
+                              ComparisonSummarySerializer(many=True)),
+               **errors(404, "Invalid cursor")},
+)
+
+compare_detail = extend_schema(
+    operation_id="compare_retrieve", tags=COMPARE, summary="Get a comparison",
+    description="The response of `POST /v1/compare/` again (no charge). Another "
+                "organization's comparison is not found.",
+    parameters=[uuid_path("comparison_id", "comparison")],
+    examples=[OpenApiExample("Comparison", COMPARISON, response_only=True)],
+    responses={200: ComparisonSerializer, **errors(404, COMPARISON_NOT_FOUND)},
 )

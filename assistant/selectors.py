@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from assistant.models import AIModel, ChatSession, Message
+from assistant.models import AIModel, ChatSession, Comparison, Message
 from core import lookups
 from core.api import is_uuid
 from core.exceptions import FieldError, NotFound
@@ -83,3 +83,16 @@ def history_of(session: ChatSession | None) -> list[Message]:
                   .order_by("-created_at", "sender")
                   .only("sender", "content", "created_at")[:HISTORY_TURNS])
     return recent[::-1]
+
+
+def comparisons_of(organization) -> QuerySet[Comparison]:
+    return Comparison.objects.filter(organization=organization).select_related("domain")
+
+
+def comparison_get(organization, comparison_id) -> Comparison:
+    if comparison_id is None or not is_uuid(str(comparison_id)):
+        raise NotFound("Comparison")
+    comparison = comparisons_of(organization).filter(pk=comparison_id).first()
+    if comparison is None:
+        raise NotFound("Comparison")
+    return comparison

@@ -3,13 +3,18 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
-from assistant.models import AIModel, ChatSession, Message
+from assistant.models import AIModel, ChatSession, Comparison, Message
 from core.schema import documented_json
 from core.strict import StrictSerializer
 
 MODES = ("compliance", "advisory", "auto")
 SCOPES = ("all", "public", "private")
 MAX_QUERY_CHARS = 4000
+MIN_COMPARED, MAX_COMPARED = 2, 4
+MODE_HELP = ("`compliance`: closest to the sources, most citations; `advisory`: interpretive "
+             "guidance; `auto`: the service classifies the question and picks one.")
+SCOPE_HELP = ("`all`: the library and the organization's documents; `public`: the library; "
+              "`private`: the organization's documents (needs `kb_status` `active`).")
 
 
 # Shape only (API.md 7); lookups and permissions come after, in the contract's order. Fields
@@ -21,10 +26,7 @@ class QueryRequestSerializer(StrictSerializer):
                                   help_text="The question.")
     domain = serializers.CharField(max_length=100, help_text="A domain slug.")
     category = serializers.CharField(max_length=100, help_text="A category code of `domain`.")
-    mode = serializers.ChoiceField(
-        choices=MODES, help_text="`compliance`: closest to the sources, most citations; "
-                                 "`advisory`: interpretive guidance; `auto`: the service "
-                                 "classifies the question and picks one.")
+    mode = serializers.ChoiceField(choices=MODES, help_text=MODE_HELP)
     model = serializers.CharField(max_length=100, required=False,
                                   help_text="A model id from GET /v1/models/ (default model "
                                             "when absent).")
@@ -35,11 +37,8 @@ class QueryRequestSerializer(StrictSerializer):
     session_id = serializers.UUIDField(required=False, allow_null=True,
                                        help_text="Continue this session (same domain and "
                                                  "category).")
-    knowledge_scope = serializers.ChoiceField(
-        choices=SCOPES, required=False, default="all",
-        help_text="`all`: the library and the organization's documents; `public`: the "
-                  "library; `private`: the organization's documents (needs `kb_status` "
-                  "`active`).")
+    knowledge_scope = serializers.ChoiceField(choices=SCOPES, required=False, default="all",
+                                              help_text=SCOPE_HELP)
     max_sources = serializers.IntegerField(min_value=1, max_value=20, required=False, default=5,
                                            help_text="Most passages to retrieve and cite.")
 
@@ -56,6 +55,60 @@ class QueryRequestSerializer(StrictSerializer):
                 {"model": ["model and model_id name different models; send one."]})
         attrs["model"] = model or model_id
         return attrs
+
+
+# API.md 12: the fields of a query, with `categories` in place of `category` and no session.
+@extend_schema_serializer(component_name="CompareRequest")
+class CompareRequestSerializer(serializers.Serializer):
+    query = serializers.CharField(max_length=MAX_QUERY_CHARS, trim_whitespace=True,
+                                  help_text="The question, asked of every category.")
+    domain = serializers.CharField(max_length=100, help_text="A domain slug.")
+    categories = serializers.ListField(
+        child=serializers.CharField(max_length=100),
+        help_text=f"{MIN_COMPARED} to {MAX_COMPARED} distinct category codes of `domain`; "
+                  "answers come back in this order.")
+    mode = serializers.ChoiceField(choices=MODES, help_text=MODE_HELP)
+    model = serializers.CharField(max_length=100, required=False,
+                                  help_text="A model id from GET /v1/models/ (default model "
+                                            "when absent). Each category costs its "
+                                            "`credits_per_query`.")
+    model_id = serializers.CharField(max_length=100, required=False,
+                                     help_text="Same as `model`; send one of the two.")
+    stream = serializers.BooleanField(required=False, default=False,
+                                      help_text="true: answer as an NDJSON stream.")
+    knowledge_scope = serializers.ChoiceField(
+        choices=SCOPES, required=False, default="all",
+        help_text=SCOPE_HELP)
+    max_sources = serializers.IntegerField(min_value=1, max_value=20, required=False, default=5,
+                                           help_text="Most passages to retrieve and cite, "
+                                                     "per category.")
+
+    validate_query = QueryRequestSerializer.validate_query
+    validate = QueryRequestSerializer.validate
+
+    def validate_categories(self, value: list[str]) -> list[str]:
+        if not MIN_COMPARED <= len(value) <= MAX_COMPARED:
+            raise serializers.ValidationError(
+                f"give {MIN_COMPARED} to {MAX_COMPARED} category codes of the domain "
+                f"(got {len(value)}).")
+        repeated = next((code for i, code in enumerate(value) if code in value[:i]), None)
+        if repeated is not None:
+            raise serializers.ValidationError(f"\"{repeated}\" is listed twice; each category "
+                                              "is compared once.")
+        return value
+
+
+class ComparisonSummarySerializer(serializers.ModelSerializer):
+    """A stored comparison in the list; GET /v1/compare/{id}/ has the whole response."""
+
+    comparison_id = serializers.UUIDField(source="id")
+    domain = serializers.CharField(source="domain.slug")
+    categories = serializers.ListField(child=serializers.CharField())
+
+    class Meta:
+        model = Comparison
+        fields = ["comparison_id", "query", "domain", "categories", "mode", "model",
+                  "credits_used", "created_at"]
 
 
 class AIModelSerializer(serializers.ModelSerializer):

@@ -123,6 +123,8 @@ class Reservation(models.Model):
     period_start = models.DateTimeField()
     session_id = models.UUIDField(null=True, blank=True)
     message_id = models.UUIDField(null=True, blank=True)
+    # The cross-category comparison (assistant.Comparison) the credits were held for.
+    comparison_id = models.UUIDField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
 
@@ -167,6 +169,7 @@ class LedgerEntry(models.Model):
                                     blank=True, related_name="entries")
     session_id = models.UUIDField(null=True, blank=True)
     message_id = models.UUIDField(null=True, blank=True)
+    comparison_id = models.UUIDField(null=True, blank=True)
     model = models.CharField(max_length=100, blank=True)
     domain = models.CharField(max_length=100, blank=True)
     idempotency_key = models.CharField(max_length=255, null=True, blank=True)

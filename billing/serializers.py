@@ -53,7 +53,7 @@ class LedgerEntrySerializer(serializers.ModelSerializer):
     class Meta:
         model = LedgerEntry
         fields = ["id", "kind", "amount", "balance_after", "created_at", "period_start", "actor",
-                  "reservation_id", "session_id", "message_id", "model", "domain",
+                  "reservation_id", "session_id", "message_id", "comparison_id", "model", "domain",
                   "idempotency_key", "memo"]
 
     @extend_schema_field(LedgerActorSerializer(allow_null=True))

@@ -297,17 +297,20 @@ def credits_grant(organization, amount: int, *, kind: str = Kind.TOP_UP, memo: s
 
 def credits_reserve(organization, amount: int, *, actor_user=None, actor_api_key=None,
                     idempotency_key: str | None = None, session_id=None, message_id=None,
-                    model: str = "", domain: str = "", memo: str = "") -> Reservation:
+                    model: str = "", domain: str = "", memo: str = "",
+                    comparison_id=None) -> Reservation:
     """Charge `amount` now (one conditional UPDATE); 402 when the balance cannot cover it.
     `message_id` is the id the answer will be stored under: the charge names the message it
-    pays for from the start (a refund without a stored answer clears it)."""
+    pays for from the start (a refund without a stored answer clears it). `comparison_id`:
+    the comparison the charge pays for (POST /v1/compare/)."""
     if amount <= 0:
         raise ValueError("A reservation must be for a positive number of credits.")
     ensure_current_period(organization)
     fields = dict(actor_user_id=getattr(actor_user, "pk", None),
                   actor_api_key_id=getattr(actor_api_key, "pk", None),
                   idempotency_key=idempotency_key, session_id=session_id,
-                  message_id=message_id, model=model, domain=domain, memo=memo)
+                  message_id=message_id, model=model, domain=domain, memo=memo,
+                  comparison_id=comparison_id)
     if connection.vendor == "postgresql":
         return _reserve_one_statement(organization, amount, fields)
     return _reserve_in_transaction(organization, amount, fields)
@@ -322,7 +325,8 @@ def _reserve_in_transaction(organization, amount: int, fields: dict) -> Reservat
             _alert_consumed(organization, movement, amount)
             reservation = Reservation.objects.create(
                 organization_id=organization.pk, amount=amount,
-                period_start=movement.period_start, session_id=fields.get("session_id"))
+                period_start=movement.period_start, session_id=fields.get("session_id"),
+                comparison_id=fields.get("comparison_id"))
             _entry(organization.pk, Kind.QUERY_CHARGE, -amount, movement,
                    reservation=reservation, **fields)
     if movement is None:
@@ -341,17 +345,16 @@ def _reserve_statement() -> str:
     quote = connection.ops.quote_name
     account = quote(CreditAccount._meta.db_table)
     res_cols = ("id", "organization", "amount", "status", "period_start", "session_id",
-                "message_id", "created_at", "finished_at")
+                "message_id", "comparison_id", "created_at", "finished_at")
     res_vals = ("%(id)s", "organization_id", "%(amount)s", "%(reserved)s", "period_start",
-                "%(session_id)s", "NULL", "at", "NULL")
+                "%(session_id)s", "NULL", "%(comparison_id)s", "at", "NULL")
     entry_cols = ("organization", "kind", "amount", "balance_after", "period_start",
                   "actor_user", "actor_api_key", "reservation", "session_id", "message_id",
-                  "model", "domain", "idempotency_key", "memo", "created_at")
+                  "comparison_id", "model", "domain", "idempotency_key", "memo", "created_at")
     entry_vals = ("moved.organization_id", "%(kind)s", "-%(amount)s", "moved.balance",
                   "moved.period_start", "%(actor_user_id)s", "%(actor_api_key_id)s", "held.id",
-                  "%(session_id)s", "%(message_id)s", "%(model)s", "%(domain)s",
-                  "%(idempotency_key)s",
-                  "%(memo)s", "moved.at")
+                  "%(session_id)s", "%(message_id)s", "%(comparison_id)s", "%(model)s",
+                  "%(domain)s", "%(idempotency_key)s", "%(memo)s", "moved.at")
 
     def columns(model, names):
         return ", ".join(quote(model._meta.get_field(name).column) for name in names)
@@ -423,7 +426,7 @@ def _reserve_one_statement(organization, amount: int, fields: dict) -> Reservati
     reservation = Reservation(id=reservation_id, organization_id=organization.pk,
                               amount=amount, status=Reservation.Status.RESERVED,
                               period_start=row[0], session_id=fields["session_id"],
-                              created_at=row[1])
+                              comparison_id=fields["comparison_id"], created_at=row[1])
     reservation._state.adding, reservation._state.db = False, connection.alias
     return reservation
 
@@ -454,7 +457,8 @@ def _charge_forgets_message(reservation: Reservation) -> None:
 
 
 def credits_settle(reservation: Reservation, *, final_cost: int | None = None,
-                   message_id=None, session_id=None) -> Reservation:
+                   message_id=None, session_id=None,
+                   memo: str = "final cost below the reservation") -> Reservation:
     """Keep the charge; if the final cost differs, charge (as far as the balance allows) or
     refund the difference. The period's figures move from reserved to used in the same
     statement as any difference (a charge from an earlier period was counted there)."""
@@ -469,14 +473,15 @@ def credits_settle(reservation: Reservation, *, final_cost: int | None = None,
         charge = _charge_entry(reservation)
         refs = dict(reservation=reservation, actor_user_id=charge.actor_user_id,
                     actor_api_key_id=charge.actor_api_key_id, session_id=reservation.session_id,
-                    message_id=message_id, model=charge.model, domain=charge.domain)
+                    message_id=message_id, comparison_id=reservation.comparison_id,
+                    model=charge.model, domain=charge.domain)
         difference = final_cost - amount
         if difference < 0:
             movement = _move(reservation.organization_id, -difference,
                              Figures(used=amount + difference, reserved=-amount),
                              charged_in=charged_in, late=Figures(granted=-difference))
             _entry(reservation.organization_id, Kind.REFUND, -difference, movement,
-                   memo="final cost below the reservation", **refs)
+                   memo=memo, **refs)
         else:
             balance = CreditAccount.objects.select_for_update().values_list(
                 "balance", flat=True).get(organization_id=reservation.organization_id)
@@ -519,7 +524,8 @@ def credits_refund(reservation: Reservation, *, memo: str = "", message_id=None)
         _entry(reservation.organization_id, Kind.REFUND, reservation.amount, movement,
                reservation=reservation, actor_user_id=charge.actor_user_id,
                actor_api_key_id=charge.actor_api_key_id, session_id=reservation.session_id,
-               message_id=message_id, model=charge.model, domain=charge.domain, memo=memo)
+               message_id=message_id, comparison_id=reservation.comparison_id,
+               model=charge.model, domain=charge.domain, memo=memo)
     return reservation
 
 

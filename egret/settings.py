@@ -425,6 +425,10 @@ SPECTACULAR_SETTINGS = {
         "QueryModeEnum": ["compliance", "advisory", "auto"],
         "AnsweredModeEnum": ["compliance", "advisory"],
         "WebhookEventTypeEnum": "webhooks.models.EventType",
+        # The `type` of stream events, shared by /v1/query/ and /v1/compare/ events.
+        "SourcesEventTypeEnum": ["sources"],
+        "TextDeltaEventTypeEnum": ["text_delta"],
+        "DoneEventTypeEnum": ["done"],
     },
     "TAGS": [
         {"name": "Auth", "description": "Log in with JWTs, refresh, verify, log out; sign up; "
@@ -438,6 +442,8 @@ SPECTACULAR_SETTINGS = {
                                              "library (public)."},
         {"name": "Query", "description": "Ask a question; the models that can answer it."},
         {"name": "Sessions", "description": "Conversations and their messages."},
+        {"name": "Compare", "description": "One question answered for several categories of a "
+                                           "domain side by side; stored comparisons."},
         {"name": "Documents", "description": "The organization's private knowledge base."},
         {"name": "Webhooks", "description": "Signed event deliveries (credit alerts, document "
                                             "results, expiring keys) and the events list."},

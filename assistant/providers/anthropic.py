@@ -22,7 +22,7 @@ import anthropic
 import httpx
 from django.conf import settings
 
-from assistant.prompting import StreamSplitter, messages_for, split_suggestions, system_prompt
+from assistant.prompting import StreamSplitter, messages_for, split_suggestions, system_for
 from assistant.providers.base import (
     Finish,
     Generation,
@@ -123,7 +123,7 @@ class AnthropicProvider:
             raise ProviderError("no provider model name configured for this model")
         params: dict[str, Any] = {
             "model": request.model_name,
-            "system": system_prompt(request.mode),
+            "system": system_for(request),
             "messages": messages_for(request),
             "max_tokens": int(request.options.get("max_tokens") or DEFAULT_MAX_TOKENS),
         }

@@ -35,6 +35,8 @@ class SourceText:
     # How close in meaning each section in `text` is to the question (cosine), by the heading
     # it sits under ("" for the passage's own section); empty without embeddings.
     relevance: tuple[tuple[str, float], ...] = ()
+    # In a comparison, the marker that cites it: "<category code>:<number>" (API.md 12).
+    label: str = ""
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,10 @@ class GenerationRequest:
     history: list[Turn] = field(default_factory=list)
     model_name: str = ""  # the provider-side model name (AIModel.provider_model)
     options: dict = field(default_factory=dict)  # AIModel.options (temperature, max_tokens...)
+    # "answer": one category's answer citing [n]; "compare": a side-by-side table of
+    # `categories` ((code, name) in request order) citing the sources' labels [code:n].
+    task: str = "answer"
+    categories: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

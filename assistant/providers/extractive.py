@@ -700,6 +700,11 @@ class ExtractiveProvider:
         self.delay = max(0.0, float(delay))
 
     def generate(self, request: GenerationRequest) -> Generation:
+        if request.task == "compare":
+            from assistant.comparing import compose_comparison  # it builds on this module
+
+            text = compose_comparison(request)
+            return Generation(text=text, usage=self._usage(request, text), suggestions=[])
         text = compose(request)
         return Generation(text=text, usage=self._usage(request, text),
                           suggestions=suggest(request.question, request.sources, text))

@@ -19,7 +19,7 @@ import httpx
 import openai
 from django.conf import settings
 
-from assistant.prompting import StreamSplitter, messages_for, split_suggestions, system_prompt
+from assistant.prompting import StreamSplitter, messages_for, split_suggestions, system_for
 from assistant.providers.base import (
     Finish,
     Generation,
@@ -107,7 +107,7 @@ class OpenAIProvider:
             raise ProviderError(f"max_tokens_param must be one of {TOKEN_LIMIT_PARAMS}")
         params: dict[str, Any] = {
             "model": request.model_name,
-            "messages": [{"role": "system", "content": system_prompt(request.mode)},
+            "messages": [{"role": "system", "content": system_for(request)},
                          *messages_for(request)],
             limit_param: int(request.options.get("max_tokens") or DEFAULT_MAX_TOKENS),
         }
