@@ -59,7 +59,7 @@ class QueryRequestSerializer(StrictSerializer):
 
 # API.md 12: the fields of a query, with `categories` in place of `category` and no session.
 @extend_schema_serializer(component_name="CompareRequest")
-class CompareRequestSerializer(serializers.Serializer):
+class CompareRequestSerializer(StrictSerializer):
     query = serializers.CharField(max_length=MAX_QUERY_CHARS, trim_whitespace=True,
                                   help_text="The question, asked of every category.")
     domain = serializers.CharField(max_length=100, help_text="A domain slug.")

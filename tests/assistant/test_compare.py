@@ -221,6 +221,16 @@ def test_invalid_field_is_named(api, pro, extra, detail):
     assert balance(pro) == 100
 
 
+@pytest.mark.parametrize("extra, detail", [
+    ({"category": "us"}, "category: unknown field."),
+    ({"session_id": "3b6f0d52-8a1e-4c7b-9f3d-5e2a1c0b9d84"}, "session_id: unknown field."),
+])
+def test_fields_a_comparison_does_not_take_are_400(api, pro, extra, detail):
+    response = compare(api, **extra)
+    assert response.status_code == 400 and response.json()["detail"] == detail
+    assert balance(pro) == 100 and not Comparison.objects.exists()
+
+
 def test_malformed_json_is_400(api, pro):
     response = api.generic("POST", "/v1/compare/", "{not json", content_type="application/json")
     assert response.status_code == 400
