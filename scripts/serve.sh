@@ -3,7 +3,7 @@
 # demo data and a freshly printed demo API key.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source scripts/_venv.sh
+source scripts/_venv.sh --runtime
 # Local, plain-HTTP use by default; production sets DEBUG=0 and a SECRET_KEY (see README).
 export DEBUG="${DEBUG:-1}"
 python manage.py migrate --noinput

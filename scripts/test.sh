@@ -3,7 +3,7 @@
 # DATABASE_URL=postgres://...). Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source scripts/_venv.sh
+source scripts/_venv.sh --with-tests
 # Tests run with DEBUG off, as in production, so they need a key: a throwaway one per run.
 export SECRET_KEY="${SECRET_KEY:-test-$(python -c 'import secrets; print(secrets.token_urlsafe(48))')}"
 exec python -m pytest "$@"
