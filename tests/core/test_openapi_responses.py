@@ -17,6 +17,7 @@ PLAN = {"slug": "starter", "name": "Starter", "description": "", "tier": "starte
 ENTRY = {"id": 1, "kind": "monthly_grant", "amount": 5000, "balance_after": 5000,
          "created_at": "2026-03-01T09:00:00Z", "period_start": "2026-03-01T09:00:00Z",
          "actor": None, "reservation_id": None, "session_id": None, "message_id": None,
+         "comparison_id": None,
          "model": "", "domain": "", "idempotency_key": None, "memo": ""}
 
 
