@@ -20,7 +20,7 @@ from typing import Iterator
 from django.db import transaction
 from django.utils import timezone
 
-from assistant import prompting, selectors
+from assistant import pipeline, prompting, selectors
 from assistant.comparing import nothing_to_compare
 from assistant.models import AIModel, Comparison
 from assistant.pipeline import (DOMAIN_NOT_ALLOWED, NO_STREAMING, Answering, Query,
@@ -342,25 +342,8 @@ def _filtered(stream, markers) -> Iterator[tuple[str, Usage | None]]:
         raise ProviderError("the provider's stream ended without finishing")
 
 
-def _prepared(request: CompareRequest) -> Comparing:
-    """Reserve, then retrieve every category; a failure of the retrieval gives it all back."""
-    comparing = Comparing(request)
-    comparing.reserve()
-    try:
-        comparing.retrieve()
-    except BaseException:
-        comparing.abandon("request failed")
-        raise
-    return comparing
-
-
 def compare_answer(request: CompareRequest) -> dict:
-    comparing = _prepared(request)
-    try:
-        return comparing.answer()
-    except BaseException:
-        comparing.abandon("request failed")
-        raise
+    return pipeline.answered(pipeline.retrieved(Comparing(request)))
 
 
 class CompareStream:
@@ -385,4 +368,4 @@ class CompareStream:
 def compare_stream(request: CompareRequest) -> CompareStream:
     """Reserve and retrieve now (their errors are ordinary JSON errors); generation happens
     while the response is sent."""
-    return CompareStream(_prepared(request))
+    return CompareStream(pipeline.retrieved(Comparing(request)))

@@ -368,25 +368,29 @@ def ndjson(events: Iterator[dict]) -> Iterator[bytes]:
             close()
 
 
-def _retrieved(query: Query) -> Answering:
-    """Reserve, then retrieve; a failure of the retrieval gives the credits back."""
-    answering = Answering(query)
-    answering.reserve()
+def retrieved(work):
+    """Reserve, then retrieve; a failure of the retrieval gives the credits back. `work` is
+    an `Answering` or a comparison's `Comparing` (the same reserve/retrieve/abandon steps)."""
+    work.reserve()
     try:
-        answering.retrieve()
+        work.retrieve()
     except BaseException:
-        answering.abandon("request failed")
+        work.abandon("request failed")
         raise
-    return answering
+    return work
+
+
+def answered(work) -> dict:
+    """The whole answer of retrieved `work`; a failure gives the credits back."""
+    try:
+        return work.answer()
+    except BaseException:
+        work.abandon("request failed")
+        raise
 
 
 def query_answer(query: Query) -> dict:
-    answering = _retrieved(query)
-    try:
-        return answering.answer()
-    except BaseException:
-        answering.abandon("request failed")
-        raise
+    return answered(retrieved(Answering(query)))
 
 
 class EventStream:
@@ -411,4 +415,4 @@ class EventStream:
 def query_stream(query: Query) -> EventStream:
     """Reserve and retrieve now (their errors are ordinary JSON errors); generation happens
     while the response is sent."""
-    return EventStream(_retrieved(query))
+    return EventStream(retrieved(Answering(query)))
