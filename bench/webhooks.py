@@ -70,7 +70,8 @@ def op_service_without_alerts(org_pk):
     org = load(org_pk)
     base = {"id": None, "org": org.pk, "amount": 1, "reserved": "reserved",
             "kind": "query_charge", "actor_user_id": None, "actor_api_key_id": None,
-            "idempotency_key": None, "session_id": None, "model": "", "domain": "",
+            "idempotency_key": None, "session_id": None, "message_id": None,
+            "comparison_id": None, "model": "", "domain": "",
             "memo": ""}
 
     def run() -> None:
