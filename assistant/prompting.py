@@ -154,7 +154,7 @@ def messages_for(request: GenerationRequest) -> list[dict]:
 # Case-insensitive so that "Follow-up questions:" still separates; models drift on case.
 _MARKER_RE = re.compile(re.escape(SUGGESTIONS_MARKER), re.IGNORECASE)
 # Markdown a model may wrap the marker line in ("**FOLLOW-UP QUESTIONS:**", "## ...").
-_DECORATION = frozenset("*_# \t")
+_DECORATION_CHARS = "*_# \t"
 _BULLET_RE = re.compile(r"^(?:[-*•+]+|\d{1,2}[.)])\s*")
 
 
@@ -163,8 +163,10 @@ def _answer_end(text: str, marker_at: int) -> int:
     prefix goes if it is only decoration, then trailing whitespace goes."""
     line_start = text.rfind("\n", 0, marker_at) + 1
     prefix = text[line_start:marker_at]
-    cut = line_start if all(ch in _DECORATION for ch in prefix) else marker_at
-    return len(text[:cut].rstrip())
+    cut = line_start if not prefix.strip(_DECORATION_CHARS) else marker_at
+    while cut and text[cut - 1].isspace():  # as text[:cut].rstrip(), without the copy
+        cut -= 1
+    return cut
 
 
 def _parse_suggestions(tail: str) -> list[str]:
@@ -189,8 +191,17 @@ def split_suggestions(text: str) -> tuple[str, list[str]]:
     return answer, _parse_suggestions(text[match.end():])
 
 
-def _could_start_marker(fragment: str) -> bool:
-    return SUGGESTIONS_MARKER.lower().startswith(fragment.lower())
+def _prefixes_of(word: str) -> str:
+    """A pattern for any non-empty prefix of `word`: "a(?:b(?:c)?)?"."""
+    pattern = ""
+    for char in reversed(word):
+        pattern = re.escape(char) + (f"(?:{pattern})?" if pattern else "")
+    return pattern
+
+
+# A text ending in a prefix of the marker, matched as _MARKER_RE matches the marker itself
+# (case-insensitive the regular-expression way: "QUESTİONS" is the marker for both).
+_MARKER_PREFIX_RE = re.compile(_prefixes_of(SUGGESTIONS_MARKER) + r"\Z", re.IGNORECASE)
 
 
 class StreamSplitter:
@@ -221,8 +232,8 @@ class StreamSplitter:
         # The earliest position where a marker could still begin: the first suffix that is a
         # marker prefix (only the last len(marker) - 1 characters can be), else the end.
         start = max(0, len(text) - len(SUGGESTIONS_MARKER) + 1)
-        candidate = next((i for i in range(start, len(text)) if _could_start_marker(text[i:])),
-                         len(text))
+        found = _MARKER_PREFIX_RE.search(text, start)
+        candidate = found.start() if found else len(text)
         return _answer_end(text, candidate)
 
     def feed(self, delta: str) -> str:

@@ -10,11 +10,11 @@ another organization's private chunks are never candidates, whatever the limit.
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass, replace
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Q
 
 from knowledge import embeddings, vectors
 from knowledge.models import Chunk, Document
@@ -242,7 +242,7 @@ def _fuse(*rankings: list[tuple[int, float]]) -> list[tuple[int, float]]:
 def _hydrate(ranked: list[tuple[int, float]], organization) -> list[Passage]:
     if not ranked:
         return []
-    chunks = Chunk.objects.select_related("document").in_bulk([pk for pk, _ in ranked])
+    chunks = _chunks_with_documents([pk for pk, _ in ranked])
     passages = []
     for pk, score in ranked:
         chunk = chunks.get(pk)
@@ -253,6 +253,65 @@ def _hydrate(ranked: list[tuple[int, float]], organization) -> list[Passage]:
                                 score=round(min(1.0, max(0.0, score)), 4),
                                 scope="private" if private else "public"))
     return passages
+
+
+def _fields(model, leave_out: tuple[str, ...] = ()) -> list:
+    return [f for f in model._meta.concrete_fields if f.name not in leave_out]
+
+
+_CHUNK_FIELDS = _fields(Chunk, ("search_vector",))  # nothing after the search reads it
+_DOCUMENT_FIELDS = _fields(Document)
+
+
+_CONVERTERS: dict = {}
+
+
+def _instances(model, fields: list, values) -> object:
+    """A model instance from raw column values, with the ORM's value converters applied."""
+    key = (model, tuple(f.attname for f in fields), connection.vendor)
+    converters = _CONVERTERS.get(key)
+    if converters is None:
+        converters = []
+        for position, field in enumerate(fields):
+            expression = field.get_col(model._meta.db_table)
+            found = (connection.ops.get_db_converters(expression)
+                     + expression.get_db_converters(connection))
+            if found:
+                converters.append((position, expression, found))
+        _CONVERTERS[key] = converters
+    values = list(values)
+    for position, expression, found in converters:
+        for converter in found:
+            values[position] = converter(values[position], expression, connection)
+    return model.from_db(connection.alias, [f.attname for f in fields], values)
+
+
+def _chunks_with_documents(pks: list) -> dict:
+    """{pk: chunk} with each chunk's document attached: one hand-written statement (the
+    ORM's select_related in_bulk cost more CPU to compile than the database spent on it)."""
+    quote = connection.ops.quote_name
+    chunk_table, document_table = quote(Chunk._meta.db_table), quote(Document._meta.db_table)
+    columns = ([f"{chunk_table}.{quote(f.column)}" for f in _CHUNK_FIELDS]
+               + [f"{document_table}.{quote(f.column)}" for f in _DOCUMENT_FIELDS])
+    prepare = Chunk._meta.pk.get_db_prep_value
+    sql = (f"SELECT {', '.join(columns)} FROM {chunk_table} JOIN {document_table} "
+           f"ON {document_table}.{quote(Document._meta.pk.column)} = "
+           f"{chunk_table}.{quote(Chunk._meta.get_field('document').column)} "
+           f"WHERE {chunk_table}.{quote(Chunk._meta.pk.column)} "
+           f"IN ({', '.join(['%s'] * len(pks))})")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [prepare(pk, connection) for pk in pks])
+        rows = cursor.fetchall()
+    found, documents, split = {}, {}, len(_CHUNK_FIELDS)
+    for values in rows:
+        chunk = _instances(Chunk, _CHUNK_FIELDS, values[:split])
+        document = documents.get(chunk.document_id)
+        if document is None:
+            document = documents[chunk.document_id] = _instances(
+                Document, _DOCUMENT_FIELDS, values[split:])
+        chunk.document = document
+        found[chunk.pk] = chunk
+    return found
 
 
 # --- Passages for an answer -----------------------------------------------------------------
@@ -328,11 +387,12 @@ def widen(passages: list[Passage], *, words: int | None = None, question=None,
     limit = len(passages) if limit is None else limit
     taken: set[int] = set()
     widened: list[Passage] = []
+    cache = _Neighbourhood()
     start = 0
     while len(widened) < limit and start < len(passages):
         batch = passages[start:start + limit - len(widened)]
         start += len(batch)
-        neighbours = _neighbours(batch)
+        neighbours = cache.around(batch)
         for passage in batch:
             if passage.chunk.pk in taken:
                 continue
@@ -345,20 +405,93 @@ def widen(passages: list[Passage], *, words: int | None = None, question=None,
     return widened
 
 
-def _neighbours(passages: list[Passage]) -> dict:
-    """Chunk rows (no vectors) near every hit, by document, in order: one query."""
-    near = Q()
+_NEIGHBOUR_COLUMNS = ("id", "document_id", "ordinal", "text", "section", "heading_path",
+                      "token_count", "embedding")
+
+
+class _Neighbourhood:
+    """Chunk rows near hits, read once per widen(): a later batch of hits reads only the
+    positions no earlier batch read (a pool's hits cluster in a few documents)."""
+
+    def __init__(self) -> None:
+        self.rows: dict = {}  # (document id, ordinal) -> row
+        self.read: set = set()  # (document id, ordinal) positions already asked for
+
+    def around(self, passages: list[Passage]) -> dict:
+        """Each document's rows within WIDEN_REACH of a hit of `passages`, in order."""
+        spans = _merged_spans(passages)
+        missing: dict = {}
+        for document_id, ranges in spans.items():
+            for low, high in ranges:
+                for ordinal in range(low, high + 1):
+                    if (document_id, ordinal) not in self.read:
+                        self.read.add((document_id, ordinal))
+                        missing.setdefault(document_id, []).append([ordinal, ordinal])
+        for document_id, positions in missing.items():
+            missing[document_id] = _merged(positions)
+        for row in _neighbour_rows(missing):
+            self.rows[(row.document_id, row.ordinal)] = row
+        by_document: dict = {}
+        for document_id, ranges in spans.items():
+            found = [self.rows[(document_id, ordinal)] for low, high in ranges
+                     for ordinal in range(low, high + 1) if (document_id, ordinal) in self.rows]
+            if found:
+                by_document[document_id] = found
+        return by_document
+
+
+def _merged(ranges: list[list[int]]) -> list[list[int]]:
+    ranges.sort()
+    merged = [ranges[0]]
+    for low, high in ranges[1:]:
+        if low <= merged[-1][1] + 1:
+            merged[-1][1] = max(merged[-1][1], high)
+        else:
+            merged.append([low, high])
+    return merged
+
+
+def _merged_spans(passages: list[Passage]) -> dict:
+    """Per document, the ordinal ranges within WIDEN_REACH of its hits, merged, in order."""
+    spans: dict[int, list[list[int]]] = {}
     for passage in passages:
         chunk = passage.chunk
-        near |= Q(document_id=chunk.document_id,
-                  ordinal__range=(chunk.ordinal - WIDEN_REACH, chunk.ordinal + WIDEN_REACH))
-    rows = (Chunk.objects.filter(near).order_by("document_id", "ordinal")
-            .only("id", "document_id", "ordinal", "text", "section", "heading_path",
-                  "token_count", "embedding"))
-    by_document: dict = {}
-    for row in rows:
-        by_document.setdefault(row.document_id, []).append(row)
-    return by_document
+        spans.setdefault(chunk.document_id, []).append(
+            [max(0, chunk.ordinal - WIDEN_REACH), chunk.ordinal + WIDEN_REACH])
+    return {document_id: _merged(ranges) for document_id, ranges in spans.items()}
+
+
+class _Row:
+    """A neighbouring chunk as widen() reads it: plain attributes, no model instance (a
+    pool's neighbourhood is a hundred rows or so per answer)."""
+
+    __slots__ = ("pk", "document_id", "ordinal", "text", "section", "heading_path",
+                 "token_count", "embedding")
+
+    def __init__(self, values) -> None:
+        for name, value in zip(self.__slots__, values):
+            setattr(self, name, value)
+        if isinstance(self.document_id, str):  # SQLite keeps UUIDs as text
+            self.document_id = uuid.UUID(self.document_id)
+
+
+def _neighbour_rows(spans: dict) -> list[_Row]:
+    """The rows of `spans` ({document id: [[low, high], ...]}) in one statement. Written by
+    hand: the ORM spent more CPU compiling an OR of a range per hit than the database spent
+    running it (docs/benchmarks.md, "Streamed answers at scale")."""
+    where, params = [], []
+    document_field = Chunk._meta.get_field("document")
+    for document_id, ranges in spans.items():
+        for low, high in ranges:
+            where.append("(document_id = %s AND ordinal BETWEEN %s AND %s)")
+            params += [document_field.get_db_prep_value(document_id, connection), low, high]
+    if not where:
+        return []
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {', '.join(quote(c) for c in _NEIGHBOUR_COLUMNS)} "
+                       f"FROM {quote(Chunk._meta.db_table)} WHERE {' OR '.join(where)}", params)
+        return [_Row(values) for values in cursor.fetchall()]
 
 
 def _inside(chunk: Chunk, path: str) -> bool:

@@ -186,6 +186,8 @@ TEXTS = [
     "no marker at all   \n\n ",
     "FOLLOW-UP QUESTIONS:\n- only suggestions",
     "",
+    # "İ" lowers to two characters: the marker search must not lose its place.
+    "İstanbul office İİ [2] fol\nFOLLOW-UP QUESTİONS: İ?\nFOLLOW-UP QUESTIONS:\n- next",
 ]
 
 
