@@ -346,26 +346,8 @@ def compare_answer(request: CompareRequest) -> dict:
     return pipeline.answered(pipeline.retrieved(Comparing(request)))
 
 
-class CompareStream:
-    """The events of a streaming comparison; closing it early refunds the reservation unless
-    the comparison was settled (as pipeline.EventStream does for one answer)."""
-
-    def __init__(self, comparing: Comparing) -> None:
-        self.comparing = comparing
-        self._events = comparing.events()
-
-    def __iter__(self) -> "CompareStream":
-        return self
-
-    def __next__(self) -> dict:
-        return next(self._events)
-
-    def close(self) -> None:
-        self._events.close()
-        self.comparing.abandon("stream closed before the comparison was complete")
-
-
-def compare_stream(request: CompareRequest) -> CompareStream:
+def compare_stream(request: CompareRequest) -> pipeline.EventStream:
     """Reserve and retrieve now (their errors are ordinary JSON errors); generation happens
     while the response is sent."""
-    return CompareStream(pipeline.retrieved(Comparing(request)))
+    return pipeline.EventStream(pipeline.retrieved(Comparing(request)),
+                                "stream closed before the comparison was complete")

@@ -394,12 +394,15 @@ def query_answer(query: Query) -> dict:
 
 
 class EventStream:
-    """The events of a streaming answer. Closing it early (the client went away, or the
-    server never started sending) refunds the reservation unless the answer was settled."""
+    """The events of a streaming answer or comparison (`work`: an `Answering` or a
+    `Comparing`). Closing it early (the client went away, or the server never started
+    sending) refunds the reservation unless the work was settled."""
 
-    def __init__(self, answering: Answering) -> None:
-        self.answering = answering
-        self._events = answering.events()
+    def __init__(self, work, abandoned: str = "stream closed before the answer was complete"
+                 ) -> None:
+        self.work = work
+        self.abandoned = abandoned
+        self._events = work.events()
 
     def __iter__(self) -> "EventStream":
         return self
@@ -409,7 +412,7 @@ class EventStream:
 
     def close(self) -> None:
         self._events.close()
-        self.answering.abandon("stream closed before the answer was complete")
+        self.work.abandon(self.abandoned)
 
 
 def query_stream(query: Query) -> EventStream:
