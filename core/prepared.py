@@ -1,8 +1,8 @@
-"""Lookups on the hottest paths with their SQL compiled once per database connection.
+"""Lookups on the hottest paths with their SQL compiled once per process.
 
 Building a `select_related(...).get(...)` costs more CPU in Django's query compiler than the
 database spends answering it (docs/benchmarks.md, "Hot path: the quota read"). A
-`PreparedGet` compiles its queryset the first time a connection runs it and keeps the SQL, the
+`PreparedGet` compiles its queryset the first time it runs and keeps the SQL, the
 row layout and the value converters; each later call only substitutes the looked-up value,
 runs the statement and builds the model instances as the ORM would (the same converters, the
 same related-object caches). Nothing read from the database is kept between calls: every call
@@ -11,7 +11,6 @@ runs the statement, so what it returns is always the committed row.
 
 from __future__ import annotations
 
-import threading
 from typing import Callable
 
 from django.db import connections
@@ -28,40 +27,56 @@ class _Compiled:
         positions = [i for i, value in enumerate(params) if value == _SENTINEL]
         if len(positions) != 1:
             raise ValueError("a prepared lookup takes exactly one value")
-        self.connection = compiler.connection
-        self.compiler = compiler
+        self.vendor = compiler.connection.vendor
         self.sql, self.params, self.position = sql, list(params), positions[0]
         self.model = compiler.klass_info["model"]
         select = compiler.select
         fields = compiler.klass_info["select_fields"]
         self.start, self.end = fields[0], fields[-1] + 1
         self.attnames = [column[0].target.attname for column in select[self.start:self.end]]
-        self.converters = compiler.get_converters(
-            [column[0] for column in select[:compiler.col_count]])
+        self.converters = list(compiler.get_converters(
+            [column[0] for column in select[:compiler.col_count]]).items())
         self.populators = get_related_populators(compiler.klass_info, select, alias)
+
+    def convert(self, row, connection) -> list:
+        """The row with the ORM's value converters applied (as SQLCompiler.apply_converters
+        does), on the connection that read it."""
+        row = list(row)
+        for position, (converters, expression) in self.converters:
+            value = row[position]
+            for converter in converters:
+                value = converter(value, expression, connection)
+            row[position] = value
+        return row
 
 
 class PreparedGet:
     """`PreparedGet(lambda value: Model.objects.select_related(...).filter(field=value))`,
-    then `.get(value)`: the instance, or `Model.DoesNotExist`, as `QuerySet.get` would."""
+    then `.get(value)`: the instance, or `Model.DoesNotExist`, as `QuerySet.get` would.
+
+    The compiled form is shared by every thread: Django gives each thread its own connection
+    object, and a gthread worker has hundreds of threads, each of which compiled the lookup
+    again when the form was kept per connection."""
 
     def __init__(self, build: Callable[[object], QuerySet], using: str = "default") -> None:
         self.build = build
         self.alias = using
-        self.local = threading.local()  # connections are per thread, so are compiled forms
+        self._compiled: _Compiled | None = None
 
     def compiled(self) -> _Compiled:
         connection = connections[self.alias]
-        compiled = getattr(self.local, "compiled", None)
-        if compiled is None or compiled.connection is not connection:
-            compiled = self.local.compiled = _Compiled(self.build(_SENTINEL), self.alias)
+        compiled = self._compiled
+        if compiled is None or compiled.vendor != connection.vendor:
+            # Two threads may compile at once; both results are the same.
+            compiled = self._compiled = _Compiled(self.build(_SENTINEL), self.alias)
         return compiled
 
     def get(self, value):
         compiled = self.compiled()
         params = list(compiled.params)
         params[compiled.position] = value
-        with compiled.connection.cursor() as cursor:
+        connection = connections[self.alias]
+        with connection.cursor() as cursor:
             cursor.execute(compiled.sql, params)
             rows = cursor.fetchmany(2)
         model = compiled.model
@@ -72,7 +87,7 @@ class PreparedGet:
                 f"get() returned more than one {model._meta.object_name}.")
         row = rows[0]
         if compiled.converters:
-            row = next(compiled.compiler.apply_converters([row], compiled.converters))
+            row = compiled.convert(row, connection)
         instance = model.from_db(self.alias, compiled.attnames, row[compiled.start:compiled.end])
         for populator in compiled.populators:
             populator.populate(row, instance)

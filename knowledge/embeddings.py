@@ -305,6 +305,19 @@ def _minilm_encoder() -> Any:
         raise EmbeddingsUnavailable(f"the built-in MiniLM encoder cannot load: {exc}") from exc
 
 
+def preload() -> bool:
+    """Load the built-in encoder now when it is the backend (gunicorn workers call this as
+    they start, egret/wsgi.py) rather than in the first request that embeds a question.
+    False when it is not the backend or cannot load (the first request reports it then)."""
+    if backend_name() != "minilm":
+        return False
+    try:
+        _minilm_encoder()
+    except EmbeddingsUnavailable:
+        return False
+    return True
+
+
 # The same passages and questions come back (re-ingestion, the demo library loaded again, a
 # question asked twice): their vectors are remembered, bounded, per process.
 _MEMO_SIZE = 8192  # about 12 MB of vectors

@@ -31,3 +31,17 @@ def get_provider(name: str, **kwargs) -> Provider:
         # error), the same as an upstream failure.
         raise ProviderError(f"provider {name!r} cannot be loaded: {exc}") from exc
     return getattr(module, class_name)(**kwargs)
+
+
+def preload() -> list[str]:
+    """Import every provider module whose SDK is installed (gunicorn workers call this as
+    they start, egret/wsgi.py): importing an SDK takes a second of CPU, which the first
+    streamed answers of a fresh worker would otherwise wait for. The names loaded."""
+    loaded = []
+    for name, (module_path, _) in _CLASSES.items():
+        try:
+            importlib.import_module(module_path)
+        except ImportError:
+            continue
+        loaded.append(name)
+    return loaded
