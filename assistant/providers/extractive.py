@@ -382,8 +382,10 @@ def _part_leaders(request: GenerationRequest, units: list[_Unit], scores: dict[_
     for part in parts:
         weights = {term: 1.0 for term in terms(part)}
         part_scores = _scores(request, units, weights, idf, meaning)
-        best = max(units, key=lambda u: (part_scores[u], scores[u], -u.source, -u.position))
-        if part_scores[best] > 0 and best not in leaders:
+        # Another part's answer does not answer this one again.
+        best = max((u for u in units if u not in leaders),
+                   key=lambda u: (part_scores[u], scores[u], -u.source, -u.position), default=None)
+        if best is not None and part_scores[best] > 0:
             leaders.append(best)
     return leaders
 
