@@ -100,6 +100,7 @@ TITLE_WEIGHT = 0.75
 # scores of the list's other items, so a list that answers item by item ("the controls
 # are: ...") outranks a list with one item that shares a word with the question.
 LIST_SUM = 0.15
+LEAD_LIST_RATIO = 0.6  # a list question's best list leads when it scores this share of the best
 FOLLOW_UP_TERMS = 3  # a question with fewer content terms than this is a follow-up
 
 SHORT_INTRO_WORDS = 4
@@ -226,10 +227,13 @@ def _parsed(text: str) -> tuple[tuple, ...]:
             intro = None
             pieces = [_inline(sentence) for sentence in split_sentences(block)]
             next_is_item = block_index + 1 < len(blocks) and blocks[block_index + 1][0] == "item"
-            if pieces and pieces[-1].endswith(":") and next_is_item:
+            if pieces and next_is_item:
                 # "The report should include:" is rendered together with its items; a bare
                 # "Consider:" takes the sentence before it, which says what the list is for.
-                if len(pieces) > 1 and len(pieces[-1].split()) < SHORT_INTRO_WORDS:
+                # A paragraph's last sentence introduces the list right after it whatever it
+                # ends with ("... using the criteria below.").
+                if (pieces[-1].endswith(":") and len(pieces) > 1
+                        and len(pieces[-1].split()) < SHORT_INTRO_WORDS):
                     pieces[-2:] = [f"{pieces[-2]} {pieces[-1]}"]
                 intro = pieces[-1]
         for piece_index, piece in enumerate(pieces):
@@ -416,6 +420,40 @@ def _lead_section(units: list[_Unit], scores: dict[_Unit, float]) -> list[_Unit]
     return section if sum(u.words for u in section) <= LEAD_SECTION_WORDS else []
 
 
+def _with_lists(units: list[_Unit], scores: dict[_Unit, float]) -> dict[_Unit, float]:
+    """Scores with each list item (and introduction) earning LIST_SUM of its list's other
+    members' scores."""
+    totals: Counter[tuple[int, str]] = Counter()
+    for unit in units:
+        if _list_key(unit) is not None:
+            totals[(unit.source, _list_key(unit))] += scores[unit]
+    return {unit: score + LIST_SUM * (totals[(unit.source, _list_key(unit))] - score)
+            if score > 0 and _list_key(unit) is not None else score
+            for unit, score in scores.items()}
+
+
+def _lead_list(request: GenerationRequest, units: list[_Unit], scores: dict[_Unit, float],
+               meaning: dict[_Unit, float], budget: _Budget) -> list[_Unit]:
+    """For a question that asks for a list ("what must the notice contain?"), the best list
+    of the sections nearest the question in meaning, whole, when it scores near the best
+    sentence and fits the budget: it leads the answer in place of the best sentence's
+    section."""
+    if not _LIST_QUESTION.search(request.question):
+        return []
+    combined = _with_lists(units, scores)
+    top = max(combined.values(), default=0.0)
+    listed = [u for u in units if _list_key(u) is not None and combined[u] > 0
+              and meaning[u] > 0]
+    if top <= 0 or not listed:
+        return []
+    best = max(listed, key=lambda u: (combined[u], -u.source, -u.position))
+    members = _whole_list(best, units)
+    if (combined[best] < LEAD_LIST_RATIO * top
+            or sum(u.words for u in members) > budget.words):
+        return []
+    return members
+
+
 def _select(units: list[_Unit], scores: dict[_Unit, float], budget: _Budget,
             leaders: list[_Unit] = (), lead: list[_Unit] = ()) -> list[_Unit]:
     """The best sentences within the budget, after the best answer to each part of the
@@ -424,13 +462,7 @@ def _select(units: list[_Unit], scores: dict[_Unit, float], budget: _Budget,
     of the following triggers:") brings the whole list: its items are the substance, and a
     list cut short misleads. A list counts as one sentence. `lead`, the section of the best
     sentence when it is short, comes first and whole (it counts as one sentence too)."""
-    totals: Counter[tuple[int, str]] = Counter()
-    for unit in units:
-        if _list_key(unit) is not None:
-            totals[(unit.source, _list_key(unit))] += scores[unit]
-    scores = {unit: score + LIST_SUM * (totals[(unit.source, _list_key(unit))] - score)
-              if score > 0 and _list_key(unit) is not None else score
-              for unit, score in scores.items()}
+    scores = _with_lists(units, scores)
     ranked = sorted(
         (unit for unit in units if scores[unit] > 0),
         key=lambda unit: (-scores[unit], unit.source, unit.position),
@@ -646,7 +678,8 @@ def compose(request: GenerationRequest) -> str:
     scores = _scores(request, units, _query_weights(request), idf, meaning)
     chosen = _select(units, scores, _BUDGETS[mode],
                      _part_leaders(request, units, scores, idf, meaning),
-                     _lead_section(units, scores))
+                     _lead_list(request, units, scores, meaning, _BUDGETS[mode])
+                     or _lead_section(units, scores))
     matched = bool(chosen)
     if not matched:
         chosen = _fallback(units)
