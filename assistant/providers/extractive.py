@@ -110,6 +110,7 @@ MAX_STEPS = 5
 MIN_STEP_WORDS = 5
 FALLBACK_SENTENCES = 2
 LEAD_SECTION_WORDS = 180  # the best sentence's section is quoted whole up to this length
+GROUP_WORDS = 180  # subsections of a text-less heading up to this length are one unit
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,8 @@ class _Unit(NamedTuple):
     words: int
     directive: bool  # an instruction or an obligation ("Retain ...", "... must ...")
     heading: str  # the heading inside the source it sits under ("" for the source's own)
+    group: str  # the text-less heading over `heading` ("5. What We Monitor"), or ""
+    grouped: bool  # its group is short enough to be quoted as one unit (GROUP_WORDS)
 
 
 # --- Parsing sources into units -----------------------------------------------------------
@@ -155,19 +158,21 @@ def _inline(text: str) -> str:
     return " ".join(text.split()).replace(" ,", ",").replace(" .", ".")
 
 
-def _blocks(text: str) -> list[tuple[str, str]]:
-    """("prose" | "item" | "heading", text) blocks; rules and blockquote markers dropped."""
-    blocks: list[tuple[str, str]] = []
+def _blocks(text: str) -> list[tuple[str, str, int]]:
+    """("prose" | "item" | "heading" | "group", text, heading level or 0) blocks; rules and
+    blockquote markers dropped. A "group" is a heading straight followed by a deeper one: it
+    has no text of its own, and its subsections make one part of the source."""
+    blocks: list[tuple[str, str, int]] = []
     prose: list[str] = []
     item: list[str] | None = None
 
     def flush() -> None:
         nonlocal item
         if prose:
-            blocks.append(("prose", " ".join(prose)))
+            blocks.append(("prose", " ".join(prose), 0))
             prose.clear()
         if item:
-            blocks.append(("item", " ".join(item)))
+            blocks.append(("item", " ".join(item), 0))
         item = None
 
     for raw in text.split("\n"):
@@ -176,7 +181,8 @@ def _blocks(text: str) -> list[tuple[str, str]]:
             line = _QUOTE.sub("", line, count=1)
         if _HEADING.match(line):
             flush()
-            blocks.append(("heading", _inline(_HEADING.sub("", line).strip(" #"))))
+            level = len(line.strip()) - len(line.strip().lstrip("#"))
+            blocks.append(("heading", _inline(_HEADING.sub("", line).strip(" #")), level))
             continue
         if not line.strip() or _RULE.match(line) or _TABLE_RULE.match(line):
             flush()
@@ -185,7 +191,7 @@ def _blocks(text: str) -> list[tuple[str, str]]:
         if row:
             flush()
             cells = [cell.strip() for cell in row.group(1).split("|") if cell.strip()]
-            blocks.append(("item", "; ".join(cells)))
+            blocks.append(("item", "; ".join(cells), 0))
             continue
         bullet = _LIST_ITEM.match(line)
         if bullet:
@@ -196,7 +202,9 @@ def _blocks(text: str) -> list[tuple[str, str]]:
         else:
             prose.append(line.strip())
     flush()
-    return blocks
+    return [("group", block, level) if kind == "heading" and index + 1 < len(blocks)
+            and blocks[index + 1][0] == "heading" and blocks[index + 1][2] > level
+            else (kind, block, level) for index, (kind, block, level) in enumerate(blocks)]
 
 
 def _quotable(text: str) -> bool:
@@ -215,10 +223,15 @@ def _parsed(text: str) -> tuple[tuple, ...]:
     function of the text, so each passage is parsed once per process."""
     units: list[tuple] = []
     intro: str | None = None
-    heading = ""
+    heading = group = ""
+    group_level = 0
     blocks = _blocks(text)
-    for block_index, (kind, block) in enumerate(blocks):
-        if kind == "heading":
+    for block_index, (kind, block, level) in enumerate(blocks):
+        if kind in ("heading", "group"):
+            if level <= group_level:
+                group, group_level = "", 0
+            if kind == "group":
+                group, group_level = block, level
             heading, intro = block, None
             continue
         if kind == "item":
@@ -245,14 +258,24 @@ def _parsed(text: str) -> tuple[tuple, ...]:
                 len(units), piece, item_intro, opens_list, frozenset(terms(piece)),
                 frozenset(terms(item_intro)) if item_intro else frozenset(),
                 len(piece.split()), is_imperative(piece) or bool(_OBLIGATION.search(piece)),
-                heading,
+                heading, group,
             ))
-    return tuple(units)
+    sizes: Counter[str] = Counter()
+    for fields in units:
+        sizes[fields[-1]] += fields[6]
+    return tuple((*fields, bool(fields[-1]) and sizes[fields[-1]] <= GROUP_WORDS)
+                 for fields in units)
 
 
 def _list_key(unit: _Unit) -> str | None:
     """The introduction shared by a list's items and the sentence opening it."""
     return unit.text if unit.opens_list else unit.intro
+
+
+def _unit_key(unit: _Unit) -> str | None:
+    """What a unit is selected with: the subsections of a short group together ("5.1
+    Email ..." to "5.4 Company Laptops" under "5. What We Monitor"), else its list."""
+    return f"\N{SECTION SIGN} {unit.group}" if unit.grouped else _list_key(unit)
 
 
 # --- Scoring and selection ----------------------------------------------------------------
@@ -340,7 +363,7 @@ def _scores(request: GenerationRequest, units: list[_Unit], weights: dict[str, f
         key = (unit.source, unit.heading)
         if key not in heading_terms:
             source = request.sources[unit.source]
-            heading_terms[key] = frozenset(terms(f"{unit.heading or source.section}"))
+            heading_terms[key] = frozenset(terms(f"{unit.group} {unit.heading or source.section}"))
         overlap = own + 0.5 * borrowed + meaning[unit]
         if overlap <= 0:
             scores[unit] = 0.0
@@ -354,7 +377,7 @@ def _scores(request: GenerationRequest, units: list[_Unit], weights: dict[str, f
             score += QUANTITY_BONUS
         if compliance and _OBLIGATION.search(unit.text):
             score += OBLIGATION_BONUS
-        if list_question and _list_key(unit) is not None:
+        if list_question and _unit_key(unit) is not None:
             score += LIST_BONUS
         scores[unit] = score
     return scores
@@ -400,10 +423,10 @@ def _normal(text: str) -> str:
 
 def _whole_list(unit: _Unit, units: list[_Unit]) -> list[_Unit]:
     """A list's introduction with every item, or the unit alone when it is in no list."""
-    key = _list_key(unit)
+    key = _unit_key(unit)
     if key is None:
         return [unit]
-    members = [u for u in units if u.source == unit.source and _list_key(u) == key]
+    members = [u for u in units if u.source == unit.source and _unit_key(u) == key]
     return members[:MAX_LIST_UNITS]
 
 
@@ -416,7 +439,8 @@ def _lead_section(units: list[_Unit], scores: dict[_Unit, float]) -> list[_Unit]
     top = max(units, key=lambda u: (scores[u], -u.source, -u.position))
     if scores[top] <= 0:
         return []
-    section = [u for u in units if (u.source, u.heading) == (top.source, top.heading)]
+    section = [u for u in units if (u.source, u.heading) == (top.source, top.heading)
+               or (top.grouped and (u.source, u.group) == (top.source, top.group))]
     return section if sum(u.words for u in section) <= LEAD_SECTION_WORDS else []
 
 
@@ -425,10 +449,10 @@ def _with_lists(units: list[_Unit], scores: dict[_Unit, float]) -> dict[_Unit, f
     members' scores."""
     totals: Counter[tuple[int, str]] = Counter()
     for unit in units:
-        if _list_key(unit) is not None:
-            totals[(unit.source, _list_key(unit))] += scores[unit]
-    return {unit: score + LIST_SUM * (totals[(unit.source, _list_key(unit))] - score)
-            if score > 0 and _list_key(unit) is not None else score
+        if _unit_key(unit) is not None:
+            totals[(unit.source, _unit_key(unit))] += scores[unit]
+    return {unit: score + LIST_SUM * (totals[(unit.source, _unit_key(unit))] - score)
+            if score > 0 and _unit_key(unit) is not None else score
             for unit, score in scores.items()}
 
 
@@ -442,7 +466,7 @@ def _lead_list(request: GenerationRequest, units: list[_Unit], scores: dict[_Uni
         return []
     combined = _with_lists(units, scores)
     top = max(combined.values(), default=0.0)
-    listed = [u for u in units if _list_key(u) is not None and combined[u] > 0
+    listed = [u for u in units if _unit_key(u) is not None and combined[u] > 0
               and meaning[u] > 0]
     if top <= 0 or not listed:
         return []
@@ -485,12 +509,13 @@ def _select(units: list[_Unit], scores: dict[_Unit, float], budget: _Budget,
         if not forced and (scores[unit] < floor
                            or sum(per_source.values()) >= budget.sentences):
             break
-        key = _list_key(unit)
+        key = _unit_key(unit)
         if (section is None and ((key is not None and (unit.source, key) in lists)
                                  or _normal(unit.text) in seen)
                 or (unit.source, unit.heading) in whole):
             continue
-        batch = section or _short_section(unit, units) or _whole_list(unit, units)
+        batch = (section or (unit.grouped and _whole_list(unit, units))
+                 or _short_section(unit, units) or _whole_list(unit, units))
         size = sum(member.words for member in batch)
         if chosen and words + size > budget.words:
             continue  # the length budget binds every part, leaders included
@@ -502,7 +527,7 @@ def _select(units: list[_Unit], scores: dict[_Unit, float], budget: _Budget,
                 seen.add(_normal(member.text))
                 words += member.words
         per_source[unit.source] += 1
-        lists.update((m.source, _list_key(m)) for m in batch if _list_key(m) is not None)
+        lists.update((m.source, _unit_key(m)) for m in batch if _unit_key(m) is not None)
         if len(batch) > 1 and all(m.heading == unit.heading for m in batch):
             whole.add((unit.source, unit.heading))
     return chosen
