@@ -5,7 +5,10 @@ bm25 live on different scales; bm25 is near 0 on a small corpus) or across metho
 threshold is on something both share: the share of the question's content terms a passage
 contains (with the light stemmer of assistant/suggestions.py, so "tests" matches
 "testing"). A passage below `EGRET_MIN_COVERAGE` does not count as a source; when none is left the answer is
-`insufficient_context` and costs nothing.
+`insufficient_context` and costs nothing. With embeddings on, a passage close enough in
+meaning (`EGRET_MIN_SIMILARITY`), or two sections of one document a little less close
+(`EGRET_MIN_DOCUMENT_SIMILARITY`), count too; once a document covers the question, its other
+retrieved sections are sources as well.
 """
 
 from __future__ import annotations

@@ -7,8 +7,9 @@ makes the service useful out of the box and keeps tests offline. The answer is M
 * per source (in retrieval order) and per section inside it (a source is widened to its
   neighbouring sections), a bold heading with its title and section, then the sentences most
   relevant to the question in their original order, each followed by the source's `[n]`
-  marker; a list comes whole with its lead-in, a short section whole, and the section of
-  the best sentence whole up to 180 words;
+  marker; a list comes whole with its lead-in, a short section whole, the subsections of a
+  heading without text of its own together, and the section of the best sentence whole up
+  to 180 words (for a question asking for a list, its best list in its place);
 * in `advisory` mode, a closing "**What to do**" list of instructions and obligations drawn
   from the sources, each with its marker.
 
