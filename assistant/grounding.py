@@ -5,7 +5,10 @@ bm25 live on different scales; bm25 is near 0 on a small corpus) or across metho
 threshold is on something both share: the share of the question's content terms a passage
 contains (with the light stemmer of assistant/suggestions.py, so "tests" matches
 "testing"). A passage below `EGRET_MIN_COVERAGE` does not count as a source; when none is left the answer is
-`insufficient_context` and costs nothing.
+`insufficient_context` and costs nothing. With embeddings on, a passage close enough in
+meaning (`EGRET_MIN_SIMILARITY`), or two sections of one document a little less close
+(`EGRET_MIN_DOCUMENT_SIMILARITY`), count too; once a document covers the question, its other
+retrieved sections are sources as well.
 """
 
 from __future__ import annotations
@@ -74,6 +77,19 @@ def _document_covers(stems: set[str], passages: list[Passage],
     return any(phrased and len(held) >= needed for held, phrased in by_document.values())
 
 
+def _close_documents(passages: list[Passage]) -> set:
+    """Documents with two or more retrieved sections near the question in meaning, each
+    below EGRET_MIN_SIMILARITY but above EGRET_MIN_DOCUMENT_SIMILARITY: a question in other
+    words than its document's, which several sections of the document address. A single
+    near section of an unrelated document is how an off-topic question comes close."""
+    floor = settings.EGRET_MIN_DOCUMENT_SIMILARITY
+    near: dict = {}
+    for passage in passages:
+        if (passage.similarity or 0.0) >= floor:
+            near[passage.document.pk] = near.get(passage.document.pk, 0) + 1
+    return {document for document, count in near.items() if count >= 2}
+
+
 @dataclass(frozen=True)
 class Grounding:
     passages: list[Passage]  # the ones good enough to cite, best first
@@ -106,12 +122,16 @@ def ground(question: str, passages: list[Passage], *, minimum: float | None = No
         return n >= settings.EGRET_MIN_MATCHED_TERMS and bool(
             phrases & pairs_of(_own_text(passage)))
 
-    if not (any(covers(n, p) for n, p in scored) or _document_covers(stems, passages, phrases,
-                                                                      minimum)):
+    close = _close_documents(passages)
+    if not (any(covers(n, p) for n, p in scored) or close
+            or _document_covers(stems, passages, phrases, minimum)):
         return Grounding([], "insufficient")
     # The question is covered; other passages that share two of its words with it are the
-    # rest of the answer, not noise.
-    kept = [(n / count, p) for n, p in scored if n >= 2 or covers(n, p)]
+    # rest of the answer, not noise, and so are the other sections retrieved from a document
+    # that covers it (the part of a several-part question put in other words).
+    answering = close | {p.document.pk for n, p in scored if covers(n, p)}
+    kept = [(n / count, p) for n, p in scored
+            if n >= 2 or covers(n, p) or p.document.pk in answering]
     if not kept:  # covered only by several passages together, each too thin to quote
         return Grounding([], "insufficient")
     best = max(c for c, _ in kept)

@@ -503,6 +503,9 @@ if EGRET_SEARCH_METHOD not in ("", "lexical", "semantic", "hybrid"):
 # Passages this close in meaning to the question (cosine, minilm) count as addressing it even
 # when they share few of its words (assistant/grounding.py).
 EGRET_MIN_SIMILARITY = env_float("EGRET_MIN_SIMILARITY", 0.46)
+# ... and two passages of one document this close, together (a question in other words
+# than its document's that several of its sections address).
+EGRET_MIN_DOCUMENT_SIMILARITY = env_float("EGRET_MIN_DOCUMENT_SIMILARITY", 0.36)
 EGRET_EMBEDDINGS_MODEL = os.environ.get("EGRET_EMBEDDINGS_MODEL", "")
 EGRET_EMBEDDINGS_URL = os.environ.get("EGRET_EMBEDDINGS_URL", "https://api.openai.com/v1")
 EGRET_EMBEDDINGS_API_KEY = os.environ.get("EGRET_EMBEDDINGS_API_KEY", "")

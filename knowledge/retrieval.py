@@ -555,19 +555,43 @@ def _relevance(labelled: list[tuple[Chunk, str]], question) -> tuple[tuple[str, 
 
 def _joined(labelled: list[tuple[Chunk, str]]) -> str:
     """The chunks' text without the sentences consecutive chunks share, each section after
-    the first opening with its heading."""
+    the first opening with its heading. A heading with no text of its own ("5. What We
+    Monitor", straight before "5.1 Email and Network Traffic") is kept as a `###` line over
+    its subsections, which are `####`: they read as one part of the document."""
     parts: list[str] = []
     previous: tuple[Chunk, str] | None = None
+    group = ""  # the heading path of the text-less heading the chunks are under
     for chunk, label in labelled:
         text = chunk.text
+        parent = _parent(chunk.heading_path)
+        if group and parent != group:
+            group = ""
         if previous is not None and previous[0].heading_path == chunk.heading_path:
             text = _without_overlap(previous[0].text, text)
         elif label:
-            text = f"### {label}\n\n{text}"
+            if previous is not None and not group and _empty_parent(previous[0], parent):
+                group = parent
+                text = f"### {_name_of(parent)}\n\n#### {label}\n\n{text}"
+            else:
+                text = f"{'####' if group else '###'} {label}\n\n{text}"
         if text:
             parts.append(text)
         previous = (chunk, label)
     return "\n\n".join(parts)
+
+
+def _parent(path: str) -> str:
+    return path.rsplit(" › ", 1)[0] if " › " in path else ""
+
+
+def _name_of(path: str) -> str:
+    return path.rsplit(" › ", 1)[-1]
+
+
+def _empty_parent(before: Chunk, parent: str) -> bool:
+    """`parent` (a heading path below the document's own) has no text: the chunk before the
+    first one inside it, `before`, is outside it (the chunks of a passage are consecutive)."""
+    return " › " in parent and not _inside(before, parent)
 
 
 def _without_overlap(before: str, text: str) -> str:

@@ -7,8 +7,9 @@ makes the service useful out of the box and keeps tests offline. The answer is M
 * per source (in retrieval order) and per section inside it (a source is widened to its
   neighbouring sections), a bold heading with its title and section, then the sentences most
   relevant to the question in their original order, each followed by the source's `[n]`
-  marker; a list comes whole with its lead-in, a short section whole, and the section of
-  the best sentence whole up to 180 words;
+  marker; a list comes whole with its lead-in, a short section whole, the subsections of a
+  heading without text of its own together, and the section of the best sentence whole up
+  to 180 words (for a question asking for a list, its best list in its place);
 * in `advisory` mode, a closing "**What to do**" list of instructions and obligations drawn
   from the sources, each with its marker.
 
@@ -100,6 +101,7 @@ TITLE_WEIGHT = 0.75
 # scores of the list's other items, so a list that answers item by item ("the controls
 # are: ...") outranks a list with one item that shares a word with the question.
 LIST_SUM = 0.15
+LEAD_LIST_RATIO = 0.6  # a list question's best list leads when it scores this share of the best
 FOLLOW_UP_TERMS = 3  # a question with fewer content terms than this is a follow-up
 
 SHORT_INTRO_WORDS = 4
@@ -109,6 +111,7 @@ MAX_STEPS = 5
 MIN_STEP_WORDS = 5
 FALLBACK_SENTENCES = 2
 LEAD_SECTION_WORDS = 180  # the best sentence's section is quoted whole up to this length
+GROUP_WORDS = 180  # subsections of a text-less heading up to this length are one unit
 
 
 @dataclass(frozen=True)
@@ -140,6 +143,8 @@ class _Unit(NamedTuple):
     words: int
     directive: bool  # an instruction or an obligation ("Retain ...", "... must ...")
     heading: str  # the heading inside the source it sits under ("" for the source's own)
+    group: str  # the text-less heading over `heading` ("5. What We Monitor"), or ""
+    grouped: bool  # its group is short enough to be quoted as one unit (GROUP_WORDS)
 
 
 # --- Parsing sources into units -----------------------------------------------------------
@@ -154,19 +159,21 @@ def _inline(text: str) -> str:
     return " ".join(text.split()).replace(" ,", ",").replace(" .", ".")
 
 
-def _blocks(text: str) -> list[tuple[str, str]]:
-    """("prose" | "item" | "heading", text) blocks; rules and blockquote markers dropped."""
-    blocks: list[tuple[str, str]] = []
+def _blocks(text: str) -> list[tuple[str, str, int]]:
+    """("prose" | "item" | "heading" | "group", text, heading level or 0) blocks; rules and
+    blockquote markers dropped. A "group" is a heading straight followed by a deeper one: it
+    has no text of its own, and its subsections make one part of the source."""
+    blocks: list[tuple[str, str, int]] = []
     prose: list[str] = []
     item: list[str] | None = None
 
     def flush() -> None:
         nonlocal item
         if prose:
-            blocks.append(("prose", " ".join(prose)))
+            blocks.append(("prose", " ".join(prose), 0))
             prose.clear()
         if item:
-            blocks.append(("item", " ".join(item)))
+            blocks.append(("item", " ".join(item), 0))
         item = None
 
     for raw in text.split("\n"):
@@ -175,7 +182,8 @@ def _blocks(text: str) -> list[tuple[str, str]]:
             line = _QUOTE.sub("", line, count=1)
         if _HEADING.match(line):
             flush()
-            blocks.append(("heading", _inline(_HEADING.sub("", line).strip(" #"))))
+            level = len(line.strip()) - len(line.strip().lstrip("#"))
+            blocks.append(("heading", _inline(_HEADING.sub("", line).strip(" #")), level))
             continue
         if not line.strip() or _RULE.match(line) or _TABLE_RULE.match(line):
             flush()
@@ -184,7 +192,7 @@ def _blocks(text: str) -> list[tuple[str, str]]:
         if row:
             flush()
             cells = [cell.strip() for cell in row.group(1).split("|") if cell.strip()]
-            blocks.append(("item", "; ".join(cells)))
+            blocks.append(("item", "; ".join(cells), 0))
             continue
         bullet = _LIST_ITEM.match(line)
         if bullet:
@@ -195,7 +203,9 @@ def _blocks(text: str) -> list[tuple[str, str]]:
         else:
             prose.append(line.strip())
     flush()
-    return blocks
+    return [("group", block, level) if kind == "heading" and index + 1 < len(blocks)
+            and blocks[index + 1][0] == "heading" and blocks[index + 1][2] > level
+            else (kind, block, level) for index, (kind, block, level) in enumerate(blocks)]
 
 
 def _quotable(text: str) -> bool:
@@ -214,10 +224,15 @@ def _parsed(text: str) -> tuple[tuple, ...]:
     function of the text, so each passage is parsed once per process."""
     units: list[tuple] = []
     intro: str | None = None
-    heading = ""
+    heading = group = ""
+    group_level = 0
     blocks = _blocks(text)
-    for block_index, (kind, block) in enumerate(blocks):
-        if kind == "heading":
+    for block_index, (kind, block, level) in enumerate(blocks):
+        if kind in ("heading", "group"):
+            if level <= group_level:
+                group, group_level = "", 0
+            if kind == "group":
+                group, group_level = block, level
             heading, intro = block, None
             continue
         if kind == "item":
@@ -226,10 +241,13 @@ def _parsed(text: str) -> tuple[tuple, ...]:
             intro = None
             pieces = [_inline(sentence) for sentence in split_sentences(block)]
             next_is_item = block_index + 1 < len(blocks) and blocks[block_index + 1][0] == "item"
-            if pieces and pieces[-1].endswith(":") and next_is_item:
+            if pieces and next_is_item:
                 # "The report should include:" is rendered together with its items; a bare
                 # "Consider:" takes the sentence before it, which says what the list is for.
-                if len(pieces) > 1 and len(pieces[-1].split()) < SHORT_INTRO_WORDS:
+                # A paragraph's last sentence introduces the list right after it whatever it
+                # ends with ("... using the criteria below.").
+                if (pieces[-1].endswith(":") and len(pieces) > 1
+                        and len(pieces[-1].split()) < SHORT_INTRO_WORDS):
                     pieces[-2:] = [f"{pieces[-2]} {pieces[-1]}"]
                 intro = pieces[-1]
         for piece_index, piece in enumerate(pieces):
@@ -241,14 +259,24 @@ def _parsed(text: str) -> tuple[tuple, ...]:
                 len(units), piece, item_intro, opens_list, frozenset(terms(piece)),
                 frozenset(terms(item_intro)) if item_intro else frozenset(),
                 len(piece.split()), is_imperative(piece) or bool(_OBLIGATION.search(piece)),
-                heading,
+                heading, group,
             ))
-    return tuple(units)
+    sizes: Counter[str] = Counter()
+    for fields in units:
+        sizes[fields[-1]] += fields[6]
+    return tuple((*fields, bool(fields[-1]) and sizes[fields[-1]] <= GROUP_WORDS)
+                 for fields in units)
 
 
 def _list_key(unit: _Unit) -> str | None:
     """The introduction shared by a list's items and the sentence opening it."""
     return unit.text if unit.opens_list else unit.intro
+
+
+def _unit_key(unit: _Unit) -> str | None:
+    """What a unit is selected with: the subsections of a short group together ("5.1
+    Email ..." to "5.4 Company Laptops" under "5. What We Monitor"), else its list."""
+    return f"\N{SECTION SIGN} {unit.group}" if unit.grouped else _list_key(unit)
 
 
 # --- Scoring and selection ----------------------------------------------------------------
@@ -336,7 +364,7 @@ def _scores(request: GenerationRequest, units: list[_Unit], weights: dict[str, f
         key = (unit.source, unit.heading)
         if key not in heading_terms:
             source = request.sources[unit.source]
-            heading_terms[key] = frozenset(terms(f"{unit.heading or source.section}"))
+            heading_terms[key] = frozenset(terms(f"{unit.group} {unit.heading or source.section}"))
         overlap = own + 0.5 * borrowed + meaning[unit]
         if overlap <= 0:
             scores[unit] = 0.0
@@ -350,7 +378,7 @@ def _scores(request: GenerationRequest, units: list[_Unit], weights: dict[str, f
             score += QUANTITY_BONUS
         if compliance and _OBLIGATION.search(unit.text):
             score += OBLIGATION_BONUS
-        if list_question and _list_key(unit) is not None:
+        if list_question and _unit_key(unit) is not None:
             score += LIST_BONUS
         scores[unit] = score
     return scores
@@ -382,8 +410,10 @@ def _part_leaders(request: GenerationRequest, units: list[_Unit], scores: dict[_
     for part in parts:
         weights = {term: 1.0 for term in terms(part)}
         part_scores = _scores(request, units, weights, idf, meaning)
-        best = max(units, key=lambda u: (part_scores[u], scores[u], -u.source, -u.position))
-        if part_scores[best] > 0 and best not in leaders:
+        # Another part's answer does not answer this one again.
+        best = max((u for u in units if u not in leaders),
+                   key=lambda u: (part_scores[u], scores[u], -u.source, -u.position), default=None)
+        if best is not None and part_scores[best] > 0:
             leaders.append(best)
     return leaders
 
@@ -394,10 +424,10 @@ def _normal(text: str) -> str:
 
 def _whole_list(unit: _Unit, units: list[_Unit]) -> list[_Unit]:
     """A list's introduction with every item, or the unit alone when it is in no list."""
-    key = _list_key(unit)
+    key = _unit_key(unit)
     if key is None:
         return [unit]
-    members = [u for u in units if u.source == unit.source and _list_key(u) == key]
+    members = [u for u in units if u.source == unit.source and _unit_key(u) == key]
     return members[:MAX_LIST_UNITS]
 
 
@@ -410,8 +440,43 @@ def _lead_section(units: list[_Unit], scores: dict[_Unit, float]) -> list[_Unit]
     top = max(units, key=lambda u: (scores[u], -u.source, -u.position))
     if scores[top] <= 0:
         return []
-    section = [u for u in units if (u.source, u.heading) == (top.source, top.heading)]
+    section = [u for u in units if (u.source, u.heading) == (top.source, top.heading)
+               or (top.grouped and (u.source, u.group) == (top.source, top.group))]
     return section if sum(u.words for u in section) <= LEAD_SECTION_WORDS else []
+
+
+def _with_lists(units: list[_Unit], scores: dict[_Unit, float]) -> dict[_Unit, float]:
+    """Scores with each list item (and introduction) earning LIST_SUM of its list's other
+    members' scores."""
+    totals: Counter[tuple[int, str]] = Counter()
+    for unit in units:
+        if _unit_key(unit) is not None:
+            totals[(unit.source, _unit_key(unit))] += scores[unit]
+    return {unit: score + LIST_SUM * (totals[(unit.source, _unit_key(unit))] - score)
+            if score > 0 and _unit_key(unit) is not None else score
+            for unit, score in scores.items()}
+
+
+def _lead_list(request: GenerationRequest, units: list[_Unit], scores: dict[_Unit, float],
+               meaning: dict[_Unit, float], budget: _Budget) -> list[_Unit]:
+    """For a question that asks for a list ("what must the notice contain?"), the best list
+    of the sections nearest the question in meaning, whole, when it scores near the best
+    sentence and fits the budget: it leads the answer in place of the best sentence's
+    section."""
+    if not _LIST_QUESTION.search(request.question):
+        return []
+    combined = _with_lists(units, scores)
+    top = max(combined.values(), default=0.0)
+    listed = [u for u in units if _unit_key(u) is not None and combined[u] > 0
+              and meaning[u] > 0]
+    if top <= 0 or not listed:
+        return []
+    best = max(listed, key=lambda u: (combined[u], -u.source, -u.position))
+    members = _whole_list(best, units)
+    if (combined[best] < LEAD_LIST_RATIO * top
+            or sum(u.words for u in members) > budget.words):
+        return []
+    return members
 
 
 def _select(units: list[_Unit], scores: dict[_Unit, float], budget: _Budget,
@@ -422,13 +487,7 @@ def _select(units: list[_Unit], scores: dict[_Unit, float], budget: _Budget,
     of the following triggers:") brings the whole list: its items are the substance, and a
     list cut short misleads. A list counts as one sentence. `lead`, the section of the best
     sentence when it is short, comes first and whole (it counts as one sentence too)."""
-    totals: Counter[tuple[int, str]] = Counter()
-    for unit in units:
-        if _list_key(unit) is not None:
-            totals[(unit.source, _list_key(unit))] += scores[unit]
-    scores = {unit: score + LIST_SUM * (totals[(unit.source, _list_key(unit))] - score)
-              if score > 0 and _list_key(unit) is not None else score
-              for unit, score in scores.items()}
+    scores = _with_lists(units, scores)
     ranked = sorted(
         (unit for unit in units if scores[unit] > 0),
         key=lambda unit: (-scores[unit], unit.source, unit.position),
@@ -451,12 +510,13 @@ def _select(units: list[_Unit], scores: dict[_Unit, float], budget: _Budget,
         if not forced and (scores[unit] < floor
                            or sum(per_source.values()) >= budget.sentences):
             break
-        key = _list_key(unit)
+        key = _unit_key(unit)
         if (section is None and ((key is not None and (unit.source, key) in lists)
                                  or _normal(unit.text) in seen)
                 or (unit.source, unit.heading) in whole):
             continue
-        batch = section or _short_section(unit, units) or _whole_list(unit, units)
+        batch = (section or (unit.grouped and _whole_list(unit, units))
+                 or _short_section(unit, units) or _whole_list(unit, units))
         size = sum(member.words for member in batch)
         if chosen and words + size > budget.words:
             continue  # the length budget binds every part, leaders included
@@ -468,7 +528,7 @@ def _select(units: list[_Unit], scores: dict[_Unit, float], budget: _Budget,
                 seen.add(_normal(member.text))
                 words += member.words
         per_source[unit.source] += 1
-        lists.update((m.source, _list_key(m)) for m in batch if _list_key(m) is not None)
+        lists.update((m.source, _unit_key(m)) for m in batch if _unit_key(m) is not None)
         if len(batch) > 1 and all(m.heading == unit.heading for m in batch):
             whole.add((unit.source, unit.heading))
     return chosen
@@ -644,7 +704,8 @@ def compose(request: GenerationRequest) -> str:
     scores = _scores(request, units, _query_weights(request), idf, meaning)
     chosen = _select(units, scores, _BUDGETS[mode],
                      _part_leaders(request, units, scores, idf, meaning),
-                     _lead_section(units, scores))
+                     _lead_list(request, units, scores, meaning, _BUDGETS[mode])
+                     or _lead_section(units, scores))
     matched = bool(chosen)
     if not matched:
         chosen = _fallback(units)

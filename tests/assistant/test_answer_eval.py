@@ -77,6 +77,9 @@ def test_answer_eval_reports_each_split_and_rolls_back_the_private_documents(lib
     held_out = result["held-out"]
     assert held_out["fact_recall_context"] >= 0.90 and held_out["fact_recall_answer"] >= 0.82
     assert held_out["every_fact"] >= 0.62 and held_out["top_source_right"] >= 0.80
+    tune = result["tune"]
+    assert tune["fact_recall_context"] >= 0.97 and tune["fact_recall_answer"] >= 0.89
+    assert tune["every_fact"] >= 0.84 and tune["top_source_right"] >= 0.94
     for split in ("tune", "held-out"):
         assert result[split]["answer_chars_median"] <= 1500
         assert result[split]["answer_chars_max"] <= 3000

@@ -173,6 +173,48 @@ def test_a_bare_list_introduction_keeps_the_sentence_before_it():
             "residue;\n  - potency of the active;\n  - difficulty of cleaning [1].") in text
 
 
+def test_a_list_after_a_paragraph_comes_whole_whatever_the_introduction_ends_with():
+    source = SourceText(1, "Escalation Policy", "Pick a severity using the criteria below.\n\n"
+                        "- SEV1: a complete outage of a customer platform;\n"
+                        "- SEV2: severe degradation with no workaround;\n"
+                        "- SEV3: degraded service with a workaround.\n\n"
+                        "Raise the severity when in doubt.", "Severity")
+    text = _generate("Which incidents count as SEV2?", sources=[source]).text
+    assert ("- Pick a severity using the criteria below.\n  - SEV1: a complete outage of a "
+            "customer platform;\n  - SEV2: severe degradation with no workaround;\n  - SEV3: "
+            "degraded service with a workaround [1].") in text
+
+
+def test_subsections_of_a_heading_without_text_are_quoted_together():
+    text = ("Staff are told how monitoring works.\n\n### 5. What We Monitor\n\n"
+            "#### 5.1 Email\n\nOur systems record email metadata such as the sender.\n\n"
+            "#### 5.2 Building Access\n\nBadge records show when a building was entered.\n\n"
+            "#### 5.3 CCTV\n\nCCTV cameras cover the entrances and the car park.\n\n"
+            "### 6. Legal Basis\n\nWe rely on legitimate interests for all monitoring.")
+    source = SourceText(1, "Monitoring Notice", text, "1. Purpose")
+    answer = _generate("What does the company record about staff when it monitors them?",
+                       sources=[source]).text
+    for fact in ("email metadata", "Badge records", "CCTV cameras"):
+        assert fact in answer
+    assert "**5.2 Building Access**" in answer and "5. What We Monitor" not in answer
+
+
+def test_a_list_question_leads_with_its_best_list_whole():
+    raw = (LIBRARY / "privacy/us/security-program.md").read_text(encoding="utf-8")
+    sections = {part.split("\n", 1)[0]: part.split("\n", 1)[1] for part in raw.split("\n## ")[1:]}
+    text = "\n\n".join([sections["Why a Written Program"],
+                        *(f"### {name}\n\n{sections[name]}" for name in
+                          ("Program Ownership", "Risk Assessment", "Core Safeguards"))])
+    source = SourceText(1, "Information Security Program", text, "Why a Written Program",
+                        relevance=(("", 0.59), ("Program Ownership", 0.53),
+                                   ("Risk Assessment", 0.54), ("Core Safeguards", 0.55)))
+    answer = _generate("What are the must-have controls in a written information security "
+                       "program?", sources=[source]).text
+    for item in ("Asset and data inventory", "Access control", "Multi-factor authentication",
+                 "Encryption", "Vulnerability management", "Data retention and disposal"):
+        assert f"  - {item}:" in answer
+
+
 def test_each_part_of_a_several_part_question_is_answered():
     from assistant.providers.extractive import question_parts
 

@@ -78,3 +78,37 @@ def test_a_passage_close_in_meaning_grounds_a_question_in_other_words(settings):
                   similarity=0.2)
     assert not ground(question, [close]).insufficient
     assert ground(question, [far]).insufficient
+
+
+def _near(text: str, path: str, document: Document, similarity: float) -> Passage:
+    chunk = Chunk(text=text, heading_path=path, section=path.split(" › ")[-1])
+    return Passage(chunk=chunk, document=document, score=0.5, scope="public",
+                   similarity=similarity)
+
+
+def test_two_sections_of_one_document_near_in_meaning_ground_a_question_together(settings):
+    settings.EGRET_MIN_SIMILARITY, settings.EGRET_MIN_DOCUMENT_SIMILARITY = 0.46, 0.36
+    question = "Who is supposed to fill in the form and who signs it off?"
+    dpia, other = Document(pk=1, title="DPIA"), Document(pk=2, title="Transfers")
+    sign_off = _near("The project owner completes the assessment.", "DPIA › Sign-off", dpia,
+                     0.45)
+    required = _near("An assessment is needed for new processing.", "DPIA › When", dpia, 0.40)
+    unrelated = _near("Keep copies of the clauses.", "Transfers › Records", other, 0.41)
+    result = ground(question, [sign_off, required, unrelated])
+    assert result.passages == [sign_off, required]  # the other document's section is no source
+    # One near section is how an off-topic question comes close: not enough on its own.
+    assert ground(question, [sign_off, unrelated]).insufficient
+    lone = _near("The project owner completes it.", "DPIA › When", dpia, 0.30)
+    assert ground(question, [sign_off, lone]).insufficient
+
+
+def test_a_covering_documents_other_sections_are_kept_as_sources():
+    question = "How long must batch records be retained, and who reviews them?"
+    guide = Document(pk=1, title="Batch Records")
+    retention = passage("Retain batch records for one year after expiry.",
+                        "Batch Records › Retention", guide)
+    review = passage("The quality unit checks every entry.", "Batch Records › Review", guide)
+    elsewhere = passage("Check every entry twice.", "Cleaning › Checks",
+                        Document(pk=2, title="Cleaning"))
+    result = ground(question, [retention, review, elsewhere])
+    assert result.passages == [retention, review]

@@ -123,6 +123,17 @@ def test_a_small_section_is_widened_with_its_neighbours_and_passages_do_not_repe
     assert sum(text.count("Tell the people affected") for text in texts) == 1
 
 
+def test_a_heading_without_text_is_kept_over_its_subsections(policy):
+    hits = retrieval.search("applies to every business unit and contractors",
+                            domain=policy.domain, category=policy.category, limit=1)
+    assert hits[0].chunk.section == "Scope"
+    text = retrieval.widen(hits, words=2000)[0].text
+    assert ("### Notification\n\n#### Notifying the Regulator\n\nNotify the regulator"
+            in text)
+    assert "#### Notifying Individuals" in text and "### Register" in text
+    assert text.count("### Notification\n") == 1
+
+
 def test_passages_for_an_answer_come_from_the_document_most_hits_point_to(domain, category):
     ingest(POLICY, "breach-policy.md", domain=domain, category=category)
     ingest("# Vendor Contracts\n\n## Notices\n\nA notification of termination must be sent "
