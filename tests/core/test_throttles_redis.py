@@ -8,7 +8,7 @@ this test flushes before and after); skipped when it cannot be reached."""
 from __future__ import annotations
 
 import os
-import pickle
+import threading
 import time
 
 import pytest
@@ -49,8 +49,10 @@ def counter_key(api_key) -> str:
 
 
 def history(redis_db, api_key) -> list[float]:
-    raw = redis_db.get(counter_key(api_key))
-    return [] if raw is None else pickle.loads(raw)
+    """The times of the requests counted in the window (a sorted set: one round trip checks
+    and counts, atomically)."""
+    return [score for _, score in redis_db.zrange(counter_key(api_key), 0, -1,
+                                                   withscores=True)]
 
 
 def test_query_throttle_counts_in_redis_and_answers_429(org, make_key, key_client, redis_db,
@@ -98,12 +100,43 @@ def test_a_counter_written_elsewhere_is_honoured(org, make_key, key_client, redi
     Redis, not in the process."""
     key, raw = make_key(org)
     now = time.time()
-    redis_db.set(counter_key(key), pickle.dumps([now - 1, now - 2, now - 3]), ex=60)
+    redis_db.zadd(counter_key(key), {"a": now - 1, "b": now - 2, "c": now - 3})
+    redis_db.expire(counter_key(key), 60)
 
     response = key_client(raw).post("/v1/query/", QUESTION, format="json")
 
     assert response.status_code == 429
-    assert "Retry-After" in response
+    # Retry-After: until the oldest of the three leaves the minute's window (57 s).
+    assert 55 <= int(response["Retry-After"]) <= 58
+
+
+def test_requests_arriving_together_never_pass_more_than_the_rate(org, make_key, redis_db,
+                                                                  query_rate):
+    """Check and count are one atomic step: 12 requests at the same moment, on 12 threads,
+    let exactly RATE through (reading the count, then writing it back, let several pass on
+    the same count)."""
+    from rest_framework.test import APIRequestFactory
+
+    from core.authentication import ApiKeyPrincipal
+
+    key, _raw = make_key(org)
+    barrier = threading.Barrier(12)
+    results: list[bool] = []
+
+    def one() -> None:
+        request = APIRequestFactory().post("/v1/query/")
+        request.user = ApiKeyPrincipal(key)
+        throttle = QueryRateThrottle()
+        barrier.wait()
+        results.append(throttle.allow_request(request, None))
+
+    threads = [threading.Thread(target=one) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [False] * (12 - RATE) + [True] * RATE
+    assert len(history(redis_db, key)) == RATE
 
 
 def test_the_query_counter_does_not_throttle_other_endpoints(org, make_key, key_client,
