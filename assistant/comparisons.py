@@ -31,9 +31,7 @@ from assistant.providers.base import (Finish, GenerationRequest, ProviderError, 
 from billing import services as billing
 from billing.models import Reservation
 from core import metrics
-from core.errors import SERVER_ERROR_DETAIL
 from core.exceptions import FieldError, Forbidden
-from core.logging import request_id_var
 from core.tenancy import Acting
 from knowledge.models import Category, Domain
 
@@ -270,21 +268,19 @@ class Comparing:
         """Per category: `sources`, then its text deltas; then the comparison's deltas
         (`category` null); then one `done` with the whole response. Sources keep their
         retrieval numbering: it was sent before the text existed."""
-        try:
-            for part in self.parts:
-                yield from self._part_events(part)
-            yield from self._comparison_events()
-            body = self.complete()
-        except GeneratorExit:
-            self.abandon("stream closed before the comparison was complete")
-            raise
-        except Exception:
-            logger.exception("generation failed during a comparison stream")
-            self.abandon("generation failed")
-            yield {"type": "error", "detail": SERVER_ERROR_DETAIL,
-                   "request_id": request_id_var.get()}
-            return
-        yield {"type": "done", **body}
+        body = yield from pipeline.guarded(
+            self, self._generated(),
+            abandoned="stream closed before the comparison was complete",
+            failure="generation failed during a comparison stream")
+        if body is not None:
+            yield {"type": "done", **body}
+
+    def _generated(self) -> Iterator[dict]:
+        """Every category's events, then the comparison's; returns the response body."""
+        for part in self.parts:
+            yield from self._part_events(part)
+        yield from self._comparison_events()
+        return self.complete()
 
     def _part_events(self, part: Part) -> Iterator[dict]:
         answering, code = part.answering, part.category.code

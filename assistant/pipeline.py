@@ -296,55 +296,12 @@ class Answering:
                "chunks_retrieved": self.chunks_retrieved,
                "insufficient_context": self.grounding.insufficient, "mode": self.mode,
                "session_id": str(self.session_id)}
-        start = time.monotonic()
-        parts: list[str] = []
-        try:
-            if self.grounding.insufficient:
-                parts.append(insufficient_answer(self.query))
-                yield {"type": "text_delta", "text": parts[0]}
-                finish = Finish(Usage(), [])
-            else:
-                finish = None
-                markers = prompting.MarkerFilter(len(self.sources))
-                provider = get_provider(self.query.model.provider)
-                request = self.generation_request()
-                release_database(provider)
-                # Deltas are coalesced: one line at most every COALESCE seconds (the first
-                # at once); text that arrives sooner waits for the next delta or the end.
-                interval, held, last_sent = settings.EGRET_STREAM_COALESCE_SECONDS, [], 0.0
-                for item in provider.stream(request):
-                    if isinstance(item, Finish):
-                        finish = item
-                        continue
-                    text = markers.feed(item.text)
-                    if text:
-                        parts.append(text)
-                        held.append(text)
-                        now = time.monotonic()
-                        if now - last_sent >= interval:
-                            last_sent = now
-                            yield {"type": "text_delta", "text": "".join(held)}
-                            held.clear()
-                tail = markers.flush()
-                if tail:
-                    parts.append(tail)
-                    held.append(tail)
-                if held:
-                    yield {"type": "text_delta", "text": "".join(held)}
-                if finish is None:
-                    raise ProviderError("the provider's stream ended without finishing")
-            full_text = "".join(parts)
-            result = self.complete(full_text, finish.usage, finish.suggestions, self.sources,
-                                   ms_since(start))
-        except GeneratorExit:
-            self.abandon("stream closed before the answer was complete")
-            raise
-        except Exception:
-            logger.exception("generation failed during a stream")
-            self.abandon("generation failed")
-            yield {"type": "error", "detail": SERVER_ERROR_DETAIL,
-                   "request_id": request_id_var.get()}
+        outcome = yield from guarded(
+            self, self._generated(), abandoned="stream closed before the answer was complete",
+            failure="generation failed during a stream")
+        if outcome is None:
             return
+        result, full_text = outcome
         yield {"type": "done", "message_id": result["message_id"],
                "input_tokens": result["input_tokens"], "output_tokens": result["output_tokens"],
                "cost_usd": result["cost_usd"], "credits_used": result["credits_used"],
@@ -354,6 +311,67 @@ class Answering:
                "retrieval_latency_ms": result["retrieval_ms"],
                "generation_latency_ms": result["generation_ms"], "full_text": full_text,
                "sources": result["sources"], "suggestions": result["suggestions"]}
+
+    def _generated(self) -> Iterator[dict]:
+        """The text deltas of the answer; returns (the settled result, the whole text)."""
+        start = time.monotonic()
+        parts: list[str] = []
+        if self.grounding.insufficient:
+            parts.append(insufficient_answer(self.query))
+            yield {"type": "text_delta", "text": parts[0]}
+            finish = Finish(Usage(), [])
+        else:
+            finish = None
+            markers = prompting.MarkerFilter(len(self.sources))
+            provider = get_provider(self.query.model.provider)
+            request = self.generation_request()
+            release_database(provider)
+            # Deltas are coalesced: one line at most every COALESCE seconds (the first
+            # at once); text that arrives sooner waits for the next delta or the end.
+            interval, held, last_sent = settings.EGRET_STREAM_COALESCE_SECONDS, [], 0.0
+            for item in provider.stream(request):
+                if isinstance(item, Finish):
+                    finish = item
+                    continue
+                text = markers.feed(item.text)
+                if text:
+                    parts.append(text)
+                    held.append(text)
+                    now = time.monotonic()
+                    if now - last_sent >= interval:
+                        last_sent = now
+                        yield {"type": "text_delta", "text": "".join(held)}
+                        held.clear()
+            tail = markers.flush()
+            if tail:
+                parts.append(tail)
+                held.append(tail)
+            if held:
+                yield {"type": "text_delta", "text": "".join(held)}
+            if finish is None:
+                raise ProviderError("the provider's stream ended without finishing")
+        full_text = "".join(parts)
+        result = self.complete(full_text, finish.usage, finish.suggestions, self.sources,
+                               ms_since(start))
+        return result, full_text
+
+
+def guarded(work, body: Iterator[dict], *, abandoned: str, failure: str):
+    """The events of `body`, a generator that returns what the `done` event is made of, and
+    that value (None after a failure). A client that goes away refunds `work` (`abandoned`);
+    a failure is logged (`failure`), refunded and ends the stream with an `error` event.
+    `work` is an `Answering` or a comparison's `Comparing`."""
+    try:
+        return (yield from body)
+    except GeneratorExit:
+        work.abandon(abandoned)
+        raise
+    except Exception:
+        logger.exception(failure)
+        work.abandon("generation failed")
+        yield {"type": "error", "detail": SERVER_ERROR_DETAIL,
+               "request_id": request_id_var.get()}
+        return None
 
 
 def ndjson(events: Iterator[dict]) -> Iterator[bytes]:
