@@ -405,9 +405,6 @@ def widen(passages: list[Passage], *, words: int | None = None, question=None,
     return widened
 
 
-_NEIGHBOUR_COLUMNS = ("id", "document_id", "ordinal", "text", "section", "heading_path",
-                      "token_count", "embedding")
-
 
 class _Neighbourhood:
     """Chunk rows near hits, read once per widen(): a later batch of hits reads only the
@@ -488,8 +485,9 @@ def _neighbour_rows(spans: dict) -> list[_Row]:
     if not where:
         return []
     quote = connection.ops.quote_name
+    columns = ("id",) + _Row.__slots__[1:]  # the primary key is `pk` on the row
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {', '.join(quote(c) for c in _NEIGHBOUR_COLUMNS)} "
+        cursor.execute(f"SELECT {', '.join(quote(c) for c in columns)} "
                        f"FROM {quote(Chunk._meta.db_table)} WHERE {' OR '.join(where)}", params)
         return [_Row(values) for values in cursor.fetchall()]
 
