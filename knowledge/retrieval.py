@@ -10,7 +10,6 @@ another organization's private chunks are never candidates, whatever the limit.
 from __future__ import annotations
 
 import re
-import uuid
 from dataclasses import dataclass, replace
 
 from django.conf import settings
@@ -266,8 +265,9 @@ _DOCUMENT_FIELDS = _fields(Document)
 _CONVERTERS: dict = {}
 
 
-def _instances(model, fields: list, values) -> object:
-    """A model instance from raw column values, with the ORM's value converters applied."""
+def _converted(model, fields: list, values) -> list:
+    """Raw column values with the ORM's value converters applied (UUIDs kept as text by
+    SQLite become UUIDs, and so on), as the ORM would read them."""
     key = (model, tuple(f.attname for f in fields), connection.vendor)
     converters = _CONVERTERS.get(key)
     if converters is None:
@@ -283,7 +283,13 @@ def _instances(model, fields: list, values) -> object:
     for position, expression, found in converters:
         for converter in found:
             values[position] = converter(values[position], expression, connection)
-    return model.from_db(connection.alias, [f.attname for f in fields], values)
+    return values
+
+
+def _instances(model, fields: list, values) -> object:
+    """A model instance from raw column values, as the ORM would build it."""
+    return model.from_db(connection.alias, [f.attname for f in fields],
+                         _converted(model, fields, values))
 
 
 def _chunks_with_documents(pks: list) -> dict:
@@ -458,18 +464,19 @@ def _merged_spans(passages: list[Passage]) -> dict:
     return {document_id: _merged(ranges) for document_id, ranges in spans.items()}
 
 
+_NEIGHBOUR_FIELDS = [Chunk._meta.get_field(name) for name in (
+    "id", "document", "ordinal", "text", "section", "heading_path", "token_count", "embedding")]
+
+
 class _Row:
     """A neighbouring chunk as widen() reads it: plain attributes, no model instance (a
     pool's neighbourhood is a hundred rows or so per answer)."""
 
-    __slots__ = ("pk", "document_id", "ordinal", "text", "section", "heading_path",
-                 "token_count", "embedding")
+    __slots__ = ("pk",) + tuple(field.attname for field in _NEIGHBOUR_FIELDS[1:])
 
     def __init__(self, values) -> None:
         for name, value in zip(self.__slots__, values):
             setattr(self, name, value)
-        if isinstance(self.document_id, str):  # SQLite keeps UUIDs as text
-            self.document_id = uuid.UUID(self.document_id)
 
 
 def _neighbour_rows(spans: dict) -> list[_Row]:
@@ -485,11 +492,12 @@ def _neighbour_rows(spans: dict) -> list[_Row]:
     if not where:
         return []
     quote = connection.ops.quote_name
-    columns = ("id",) + _Row.__slots__[1:]  # the primary key is `pk` on the row
+    columns = ", ".join(quote(field.column) for field in _NEIGHBOUR_FIELDS)
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {', '.join(quote(c) for c in columns)} "
-                       f"FROM {quote(Chunk._meta.db_table)} WHERE {' OR '.join(where)}", params)
-        return [_Row(values) for values in cursor.fetchall()]
+        cursor.execute(f"SELECT {columns} FROM {quote(Chunk._meta.db_table)} "
+                       f"WHERE {' OR '.join(where)}", params)
+        return [_Row(_converted(Chunk, _NEIGHBOUR_FIELDS, values))
+                for values in cursor.fetchall()]
 
 
 def _inside(chunk: Chunk, path: str) -> bool:
