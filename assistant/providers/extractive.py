@@ -30,7 +30,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import groupby
 from typing import NamedTuple
 
@@ -112,6 +112,11 @@ MIN_STEP_WORDS = 5
 FALLBACK_SENTENCES = 2
 LEAD_SECTION_WORDS = 180  # the best sentence's section is quoted whole up to this length
 GROUP_WORDS = 180  # subsections of a text-less heading up to this length are one unit
+PART_WORDS = 60  # more words for each further part of a several-part question,
+MAX_EXTRA_PARTS = 2  # for at most this many further parts (answers stay under 3,000 characters)
+# A sentence from another document than the one the answer leads with needs this share of
+# the best score: it is there for what the lead document does not say, not as filler.
+OTHER_DOCUMENT_RATIO = 0.75
 
 
 @dataclass(frozen=True)
@@ -127,6 +132,16 @@ _BUDGETS = {
     "compliance": _Budget(sentences=6, per_source=4, words=215, min_ratio=0.45),
     "advisory": _Budget(sentences=5, per_source=2, words=170, min_ratio=0.4),
 }
+
+
+def _budget(mode: str, question: str) -> _Budget:
+    """The mode's budget, with room for each further part of a several-part question: four
+    questions in one need four answers, and the budget of one crowds the last parts out."""
+    budget = _BUDGETS[mode]
+    extra = min(len(question_parts(question)) - 1, MAX_EXTRA_PARTS)
+    if extra <= 0:
+        return budget
+    return replace(budget, words=budget.words + PART_WORDS * extra)
 
 
 class _Unit(NamedTuple):
@@ -480,13 +495,19 @@ def _lead_list(request: GenerationRequest, units: list[_Unit], scores: dict[_Uni
 
 
 def _select(units: list[_Unit], scores: dict[_Unit, float], budget: _Budget,
-            leaders: list[_Unit] = (), lead: list[_Unit] = ()) -> list[_Unit]:
+            leaders: list[_Unit] = (), lead: list[_Unit] = (),
+            documents: list[str] = (), asked: frozenset[str] = frozenset()) -> list[_Unit]:
     """The best sentences within the budget, after the best answer to each part of the
     question; overlapping chunks repeat sentences, so a sentence already chosen from another
     source is skipped. A chosen list item or introduction ("refresh it within 90 days of any
     of the following triggers:") brings the whole list: its items are the substance, and a
     list cut short misleads. A list counts as one sentence. `lead`, the section of the best
-    sentence when it is short, comes first and whole (it counts as one sentence too)."""
+    sentence when it is short, comes first and whole (it counts as one sentence too).
+    `documents` (the title of each source) holds a sentence of another document than the one
+    the answer leads with to OTHER_DOCUMENT_RATIO of the best score, unless it holds a word
+    of the question (`asked`) that nothing chosen before it holds: filler from a neighbouring
+    topic is left out, the other half of "how often are tests run and the BIA refreshed?"
+    is not."""
     scores = _with_lists(units, scores)
     ranked = sorted(
         (unit for unit in units if scores[unit] > 0),
@@ -506,7 +527,13 @@ def _select(units: list[_Unit], scores: dict[_Unit, float], budget: _Budget,
         *((True, lead[0], lead) for _ in lead[:1]),  # after each part's best answer
         *((False, u, None) for u in ranked),
     ]
+    lead_document = documents[candidates[0][1].source] if documents else None
+    other_floor = scores[ranked[0]] * OTHER_DOCUMENT_RATIO
+    covered: set[str] = set()
     for forced, unit, section in candidates:
+        if (not forced and documents and documents[unit.source] != lead_document
+                and scores[unit] < other_floor and not (asked & unit.terms) - covered):
+            continue
         if not forced and (scores[unit] < floor
                            or sum(per_source.values()) >= budget.sentences):
             break
@@ -525,6 +552,7 @@ def _select(units: list[_Unit], scores: dict[_Unit, float], budget: _Budget,
         for member in batch:
             if _normal(member.text) not in seen:
                 chosen.append(member)
+                covered.update(member.terms)
                 seen.add(_normal(member.text))
                 words += member.words
         per_source[unit.source] += 1
@@ -642,12 +670,24 @@ def _quote(sentence: str, items: list[str], number: int, mode: str) -> str:
     return "\n".join([*lines, f"  - {_cite(items[-1], number)}"])
 
 
-def _source_blocks(sources: list[SourceText], chosen: list[_Unit], mode: str) -> list[str]:
-    """Per source, per heading inside it (a source widened to its neighbouring sections
-    quotes each under its own heading), the chosen sentences in document order."""
+def _lead_order(sources: list[SourceText], chosen: list[_Unit], scores: dict[_Unit, float]
+                ) -> list[int]:
+    """Source indexes, those of the document whose quoted sentences score best first: the
+    answer leads with the document that answers, not with the one retrieval ranked first."""
+    weight: Counter[str] = Counter()
+    for unit in chosen:
+        weight[sources[unit.source].title] += scores.get(unit, 0.0)
+    return sorted(range(len(sources)), key=lambda i: (-weight[sources[i].title], i))
+
+
+def _source_blocks(sources: list[SourceText], chosen: list[_Unit], mode: str,
+                   order: list[int] | None = None) -> list[str]:
+    """Per source (in `order`), per heading inside it (a source widened to its neighbouring
+    sections quotes each under its own heading), the chosen sentences in document order."""
     blocks = []
     titled: set[str] = set()  # documents already named in a heading
-    for index, source in enumerate(sources):
+    for index in (range(len(sources)) if order is None else order):
+        source = sources[index]
         units = sorted((u for u in chosen if u.source == index), key=lambda u: u.position)
         for heading, group in groupby(units, key=lambda u: u.heading):
             cited = [_quote(text, items, source.number, mode) for text, items in _runs(list(group))]
@@ -702,14 +742,17 @@ def compose(request: GenerationRequest) -> str:
         return NO_SOURCES_TEXT
     idf, meaning = _idf(units), _meaning(request, units)
     scores = _scores(request, units, _query_weights(request), idf, meaning)
-    chosen = _select(units, scores, _BUDGETS[mode],
+    budget = _budget(mode, request.question)
+    chosen = _select(units, scores, budget,
                      _part_leaders(request, units, scores, idf, meaning),
-                     _lead_list(request, units, scores, meaning, _BUDGETS[mode])
-                     or _lead_section(units, scores))
+                     _lead_list(request, units, scores, meaning, budget)
+                     or _lead_section(units, scores), [s.title for s in request.sources],
+                     frozenset(terms(request.question)))
     matched = bool(chosen)
     if not matched:
         chosen = _fallback(units)
-    blocks = _source_blocks(request.sources, chosen, mode)
+    blocks = _source_blocks(request.sources, chosen, mode,
+                            _lead_order(request.sources, chosen, scores))
     parts = [_lead(request.sources, chosen, mode, matched), *blocks]
     if mode == "advisory":
         steps = _steps(units, scores, chosen)

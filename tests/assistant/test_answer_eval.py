@@ -49,10 +49,14 @@ def _visible(path) -> str:
 
 
 def test_the_held_out_part_is_set_aside():
+    """30 % of the first set (ids below 300) was drawn before any code was tuned; questions
+    written later, once tuning had begun, can only be tuned on."""
     questions = load(KEYFACTS)
-    held_out = [q for q in questions if q["split"] == "held-out"]
+    first = [q for q in questions if q["id"] < 300]
+    held_out = [q for q in first if q["split"] == "held-out"]
     assert {q["split"] for q in questions} == {"tune", "held-out"}
-    assert 0.28 <= len(held_out) / len(questions) <= 0.32
+    assert 0.28 <= len(held_out) / len(first) <= 0.32
+    assert all(q["split"] == "tune" for q in questions if q["id"] >= 300)
 
 
 def test_fact_matching_ignores_case_emphasis_markers_and_spacing():
@@ -78,8 +82,8 @@ def test_answer_eval_reports_each_split_and_rolls_back_the_private_documents(lib
     assert held_out["fact_recall_context"] >= 0.90 and held_out["fact_recall_answer"] >= 0.82
     assert held_out["every_fact"] >= 0.62 and held_out["top_source_right"] >= 0.80
     tune = result["tune"]
-    assert tune["fact_recall_context"] >= 0.97 and tune["fact_recall_answer"] >= 0.89
-    assert tune["every_fact"] >= 0.84 and tune["top_source_right"] >= 0.94
+    assert tune["fact_recall_context"] >= 0.96 and tune["fact_recall_answer"] >= 0.85
+    assert tune["every_fact"] >= 0.74 and tune["top_source_right"] >= 0.92
     for split in ("tune", "held-out"):
         assert result[split]["answer_chars_median"] <= 1500
         assert result[split]["answer_chars_max"] <= 3000

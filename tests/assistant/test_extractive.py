@@ -228,6 +228,60 @@ def test_each_part_of_a_several_part_question_is_answered():
     assert "a plan walkthrough at least every two years" in text
 
 
+def test_every_part_of_a_three_part_question_gets_its_whole_list():
+    """Three lists of ~90 words answer three parts: the budget of a one-part question would
+    leave the last one out."""
+    def section(heading: str, intro: str, items: list[str]) -> str:
+        return f"## {heading}\n\n{intro}\n\n" + "\n".join(f"- {item};" for item in items)
+
+    text = "\n\n".join([
+        section("Backup Testing", "Restore backups every quarter and check each of the following:",
+                [f"the {w} systems restore completely from the isolated copy within the agreed "
+                 "time" for w in ("payment", "ledger", "customer", "treasury", "reporting",
+                                  "identity")]),
+        section("Supplier Reviews", "Reassess critical suppliers every year against the "
+                "following points:",
+                [f"the {w} arrangements named in the contract still match the service received"
+                 for w in ("exit", "recovery", "staffing", "security", "location", "insurance")]),
+        section("Plan Approval", "The board approves the continuity plan once the following are "
+                "complete:",
+                [f"the {w} owner has signed the section of the plan that covers their area"
+                 for w in ("operations", "technology", "finance", "legal", "facilities",
+                           "people")]),
+    ])
+    answer = _generate("What is checked when backups are restored, what are suppliers reassessed "
+                       "against, and what must be complete before the board approves the plan?",
+                       sources=[SourceText(1, "Continuity Programme", text)]).text
+    for item in ("the identity systems restore", "the insurance arrangements",
+                 "the people owner has signed"):
+        assert item in answer
+    assert len(answer) < 3000
+
+
+def test_the_answer_leads_with_the_document_that_answers_without_filler_from_another():
+    register = SourceText(1, "Records Guide", "## Breach Register\n\nKeep a register of every "
+                          "personal data breach, including those not notified, for five years.")
+    notification = SourceText(2, "Breach Notification", "## Notifying the Authority\n\nNotify "
+                              "the supervisory authority of a personal data breach within 72 "
+                              "hours of becoming aware of it. Where the notification is late, "
+                              "give the reasons for the delay.")
+    answer = _generate("How quickly must the supervisory authority be notified of a personal "
+                       "data breach?", sources=[register, notification]).text
+    assert answer.split("\n\n")[0] == ("Here is what the Breach Notification guidance says on "
+                                        "this, quoted from 1 source.")
+    assert answer.split("\n\n")[1].startswith("**Breach Notification — Notifying the Authority**")
+    assert "within 72 hours" in answer and "register" not in answer
+
+
+def test_another_document_still_answers_what_the_lead_one_does_not():
+    text = _generate("How often must the BIA be refreshed, and how soon after an exercise is "
+                     "the report due?", sources=_sources([(TESTING, "Conducting the Exercise"),
+                                                        (BIA, "Maintenance"),
+                                                        (TESTING, "After-Action Reporting")])).text
+    assert "within 30 days of every exercise" in text
+    assert "refresh it within 90 days" in text
+
+
 def test_advisory_ends_with_a_what_to_do_list_with_markers():
     text = _generate("How should we run exercises so that findings actually get fixed?",
                      mode="advisory").text
