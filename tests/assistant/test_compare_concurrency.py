@@ -4,10 +4,6 @@ answered, 16 × 402, balance 1, and the ledger agrees with the account (billing_
 
 from __future__ import annotations
 
-import json
-import threading
-import urllib.error
-import urllib.request
 from io import StringIO
 
 import pytest
@@ -17,6 +13,7 @@ from assistant.models import Comparison
 from billing.models import LedgerEntry, Reservation
 from tests.assistant.conftest import balance
 from tests.assistant.test_compare import QUESTION, on_plan
+from tests.parallel import post_at_once
 
 pytestmark = [pytest.mark.postgres,
               pytest.mark.django_db(transaction=True, serialized_rollback=True)]
@@ -25,33 +22,13 @@ PARALLEL = 20
 CREDITS = 9
 
 
-def post(url: str, raw_key: str, results: list, barrier: threading.Barrier) -> None:
-    # Both categories answer it (tests/assistant/test_compare.py), so none is refunded.
-    body = json.dumps({"query": QUESTION,
-                       "domain": "business-continuity", "categories": ["us", "sg"],
-                       "mode": "compliance"}).encode()
-    request = urllib.request.Request(f"{url}/v1/compare/", data=body, method="POST", headers={
-        "Authorization": f"Bearer {raw_key}", "Content-Type": "application/json",
-        "X-Forwarded-Proto": "https"})  # the live server predates the per-test settings
-    barrier.wait()
-    try:
-        with urllib.request.urlopen(request, timeout=120) as response:
-            results.append((response.status, json.loads(response.read())))
-    except urllib.error.HTTPError as error:
-        results.append((error.code, json.loads(error.read())))
-
-
 def test_twenty_parallel_comparisons_with_nine_credits(live_server, org, library, make_key):
     on_plan(org, "professional", credits=CREDITS)
     _, raw = make_key(org)
-    results: list = []
-    barrier = threading.Barrier(PARALLEL)
-    threads = [threading.Thread(target=post, args=(live_server.url, raw, results, barrier))
-               for _ in range(PARALLEL)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    # Both categories answer it (tests/assistant/test_compare.py), so none is refunded.
+    results = post_at_once(f"{live_server.url}/v1/compare/", raw, {
+        "query": QUESTION, "domain": "business-continuity", "categories": ["us", "sg"],
+        "mode": "compliance"}, PARALLEL)
     statuses = sorted(status for status, _ in results)
     assert statuses == [200] * 4 + [402] * (PARALLEL - 4), results
     assert all(body["credits_used"] == 2 for status, body in results if status == 200)
