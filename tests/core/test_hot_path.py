@@ -146,3 +146,44 @@ def test_prepared_lookup_in_another_thread_uses_that_threads_connection(org, mak
     thread.start()
     thread.join()
     assert seen == ["acme", 1, True]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_prepared_lookup_is_prepared_once_per_connection_on_postgresql(org, make_key,
+                                                                      django_assert_num_queries):
+    """On PostgreSQL each lookup is an EXECUTE of a statement the server planned once per
+    connection; the PREPARE is connection setup (not a request's query), and a new
+    connection (the old one closed, as the pool does with a broken one) prepares it again."""
+    _, raw = make_key(org)
+    digest = keyformat.digest(raw)
+    for _ in range(2):
+        connections["default"].close()
+        with django_assert_num_queries(1) as captured:
+            assert _key_by_digest.get(digest).organization.slug == "acme"
+        sql = captured.captured_queries[0]["sql"]
+        assert sql.startswith("EXECUTE egret_organizations_apikey_")
+        with connections["default"].cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE name = %s",
+                           [sql.split()[1].split("(")[0]])
+            assert cursor.fetchone() == (1,)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_prepared_statement_outlives_a_rolled_back_transaction(org, make_key):
+    """PREPARE is not undone by a rollback: a lookup made in a transaction that is rolled
+    back leaves the statement for the next one on the same connection."""
+    from django.db import transaction
+
+    _, raw = make_key(org)
+    digest = keyformat.digest(raw)
+    connections["default"].close()  # a new connection: the PREPARE happens inside the block
+
+    class Undo(Exception):
+        pass
+
+    with pytest.raises(Undo), transaction.atomic():
+        _key_by_digest.get(digest)
+        raise Undo
+    assert _key_by_digest.get(digest).organization.slug == "acme"
