@@ -87,6 +87,19 @@ def test_plan_in_the_quota_read_is_the_plans_endpoint_representation(db):
     assert plan_representation(plans[0])["price_monthly_usd"] == str(plans[0].price_monthly_usd)
 
 
+def test_plan_representation_follows_the_plans_values(db):
+    """Kept per values, not per plan: a changed price is shown at once, and what a caller does
+    with the dict it got does not reach the next caller."""
+    plan = Plan.objects.get(slug="starter")
+    first = plan_representation(plan)
+    first["name"] = "changed by a caller"
+    assert plan_representation(plan) == PlanSerializer(plan).data
+    Plan.objects.filter(pk=plan.pk).update(price_monthly_usd=Decimal("12.34"))
+    plan.refresh_from_db()
+    assert plan_representation(plan)["price_monthly_usd"] == "12.34"
+    assert plan_representation(plan) == PlanSerializer(plan).data
+
+
 def test_prepared_lookup_builds_what_the_orm_builds(org, make_key):
     Organization.objects.filter(pk=org.pk).update(allowed_domains=["acme.example"],
                                                   max_storage_gb_override=Decimal("2.50"))
