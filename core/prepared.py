@@ -22,11 +22,15 @@ import re
 import weakref
 from typing import Callable
 
-from django.db import connections
+from django.db import DatabaseError, connections
 from django.db.models import QuerySet
 from django.db.models.query import get_related_populators
 
 _SENTINEL = "\x00egret-prepared-value\x00"
+# PostgreSQL's answers for a prepared statement that no longer fits: "cached plan must not
+# change result type" (a migration changed a selected column) and "prepared statement does
+# not exist" (something deallocated it).
+_STALE_STATEMENT = {"0A000", "26000"}
 _PLACEHOLDER = re.compile(r"%%|%s")
 _names = itertools.count(1)
 
@@ -113,13 +117,34 @@ class PreparedGet:
             self._prepared_on.add(raw)
         return compiled.execute_sql
 
+    def _forget_stale(self, exc: DatabaseError, compiled: _Compiled, connection) -> bool:
+        """After a migration changed a selected column, the statement prepared before it fails
+        on that connection (until the pool replaces it): deallocate it, so the next call
+        prepares it again, and say whether this call may run the plain query instead. Not in
+        a transaction: the failure has aborted it, as any failed query would."""
+        if (compiled.statement is None or connection.in_atomic_block
+                or getattr(exc.__cause__, "sqlstate", None) not in _STALE_STATEMENT):
+            return False
+        raw = connection.connection
+        self._prepared_on.discard(raw)
+        try:
+            raw.execute(f"DEALLOCATE {compiled.statement}")
+        except Exception:  # already gone
+            pass
+        return True
+
     def get(self, value):
         compiled = self.compiled()
         params = list(compiled.params)
         params[compiled.position] = value
         connection = connections[self.alias]
         with connection.cursor() as cursor:
-            cursor.execute(self._sql_for(compiled, connection), params)
+            try:
+                cursor.execute(self._sql_for(compiled, connection), params)
+            except DatabaseError as exc:
+                if not self._forget_stale(exc, compiled, connection):
+                    raise
+                cursor.execute(compiled.sql, params)
             rows = cursor.fetchmany(2)
         model = compiled.model
         if not rows:

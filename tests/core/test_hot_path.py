@@ -200,3 +200,30 @@ def test_prepared_statement_outlives_a_rolled_back_transaction(org, make_key):
         _key_by_digest.get(digest)
         raise Undo
     assert _key_by_digest.get(digest).organization.slug == "acme"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_prepared_lookup_survives_a_migration_of_a_selected_column(org, make_key):
+    """A column's type changed under a prepared statement makes PostgreSQL refuse it ("cached
+    plan must not change result type"): the lookup runs the plain query and prepares again."""
+    _, raw = make_key(org)
+    digest = keyformat.digest(raw)
+    assert _key_by_digest.get(digest).name == "ci"
+    with connections["default"].cursor() as cursor:
+        cursor.execute("SELECT data_type, character_maximum_length FROM "
+                       "information_schema.columns WHERE table_name = 'organizations_apikey' "
+                       "AND column_name = 'name'")
+        assert cursor.fetchone()[0] == "character varying"
+        cursor.execute("ALTER TABLE organizations_apikey ALTER COLUMN name TYPE text")
+    try:
+        with CaptureQueriesContext(connections["default"]) as queries:
+            assert _key_by_digest.get(digest).name == "ci"
+        assert queries[0]["sql"].startswith("EXECUTE ")
+        assert "organizations_apikey" in queries[-1]["sql"]
+        assert _key_by_digest.get(digest).name == "ci"  # prepared again
+    finally:
+        length = ApiKey._meta.get_field("name").max_length
+        with connections["default"].cursor() as cursor:
+            cursor.execute(f"ALTER TABLE organizations_apikey ALTER COLUMN name "
+                           f"TYPE varchar({length})")
