@@ -29,11 +29,25 @@ def _plan_fields() -> PlanSerializer:
     return serializer
 
 
+@functools.cache
+def _plan_sources() -> tuple[str, ...]:
+    return tuple(field.source for field in _plan_fields().fields.values())
+
+
+@functools.lru_cache(maxsize=64)
+def _plan_representation_of(values: tuple) -> dict:
+    plan = Plan(**dict(zip(_plan_sources(), values)))
+    return _plan_fields().to_representation(plan)
+
+
 def plan_representation(plan: Plan) -> dict:
     """`PlanSerializer(plan).data` without building the serializer's fields again for each
     request (a ModelSerializer derives them from the model every time it is made): what the
-    quota read, one of the hottest endpoints, returns for the plan."""
-    return _plan_fields().to_representation(plan)
+    quota read, one of the hottest endpoints, returns for the plan. The representation depends
+    only on the values of the fields shown, which are the key of a small memo: the plan is
+    still read from the database with every request, and a changed plan is a new key."""
+    values = tuple(getattr(plan, source) for source in _plan_sources())
+    return dict(_plan_representation_of(values))
 
 
 class LedgerActorSerializer(serializers.Serializer):
