@@ -65,16 +65,19 @@ class _Compiled:
             self.prepare_sql = f"PREPARE {self.statement} AS {_numbered(sql)}"
             self.execute_sql = f"EXECUTE {self.statement}({', '.join(['%s'] * len(params))})"
 
-    def convert(self, row, connection) -> list:
-        """The row with the ORM's value converters applied (as SQLCompiler.apply_converters
-        does), on the connection that read it."""
-        row = list(row)
-        for position, (converters, expression) in self.converters:
-            value = row[position]
-            for converter in converters:
-                value = converter(value, expression, connection)
-            row[position] = value
-        return row
+
+
+def converted(row, converters: list, connection) -> list:
+    """The row with the ORM's value converters applied, as SQLCompiler.apply_converters does:
+    `converters` is [(position, (functions, expression))], the shape
+    SQLCompiler.get_converters() gives, and `connection` the one that read the row."""
+    row = list(row)
+    for position, (functions, expression) in converters:
+        value = row[position]
+        for function in functions:
+            value = function(value, expression, connection)
+        row[position] = value
+    return row
 
 
 class PreparedGet:
@@ -154,7 +157,7 @@ class PreparedGet:
                 f"get() returned more than one {model._meta.object_name}.")
         row = rows[0]
         if compiled.converters:
-            row = compiled.convert(row, connection)
+            row = converted(row, compiled.converters, connection)
         instance = model.from_db(self.alias, compiled.attnames, row[compiled.start:compiled.end])
         for populator in compiled.populators:
             populator.populate(row, instance)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from django.conf import settings
 from django.db import connection
 
+from core import prepared
 from knowledge import embeddings, vectors
 from knowledge.models import Chunk, Document
 
@@ -277,13 +278,9 @@ def _converted(model, fields: list, values) -> list:
             found = (connection.ops.get_db_converters(expression)
                      + expression.get_db_converters(connection))
             if found:
-                converters.append((position, expression, found))
+                converters.append((position, (found, expression)))
         _CONVERTERS[key] = converters
-    values = list(values)
-    for position, expression, found in converters:
-        for converter in found:
-            values[position] = converter(values[position], expression, connection)
-    return values
+    return prepared.converted(values, converters, connection)
 
 
 def _instances(model, fields: list, values) -> object:
