@@ -95,15 +95,6 @@ def test_quota_read_without_credentials_or_with_a_bad_token(db):
     assert response.json()["messages"][0]["message"] == "Token is invalid or expired"
 
 
-def test_quota_read_for_a_plan_without_api_access_is_403(org, make_key, key_client):
-    _, raw = make_key(org)
-    api = warmed(key_client, raw)
-    Plan.objects.filter(pk=org.plan_id).update(has_api_access=False)
-    response = api.get(URL)
-    assert response.status_code == 403
-    assert response.json() == {"detail": NO_API_ACCESS}
-
-
 def test_quota_read_over_the_rate_gets_429_with_retry_after(org, make_key, key_client,
                                                             monkeypatch):
     import time_machine
@@ -132,22 +123,23 @@ def test_revoked_key_is_refused_on_the_next_request(org, make_key, key_client,
     assert response.json() == {"detail": INVALID_API_KEY}
 
 
-def test_expired_key_is_refused_on_the_next_request(org, make_key, key_client):
+@pytest.mark.parametrize("change, status, detail", [
+    pytest.param(lambda org, key: ApiKey.objects.filter(pk=key.pk).update(
+        expires_at=timezone.now() - timedelta(seconds=1)), 401, INVALID_API_KEY,
+        id="key expired"),
+    pytest.param(lambda org, key: Organization.objects.filter(pk=org.pk).update(
+        is_active=False), 401, INVALID_API_KEY, id="organization deactivated"),
+    pytest.param(lambda org, key: Plan.objects.filter(pk=org.plan_id).update(
+        has_api_access=False), 403, NO_API_ACCESS, id="plan without API access"),
+])
+def test_a_change_is_refused_on_the_next_request(org, make_key, key_client, change, status,
+                                                detail):
     key, raw = make_key(org)
     api = warmed(key_client, raw)
-    ApiKey.objects.filter(pk=key.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    change(org, key)
     response = api.get(URL)
-    assert response.status_code == 401
-    assert response.json() == {"detail": INVALID_API_KEY}
-
-
-def test_deactivated_organization_is_refused_on_the_next_request(org, make_key, key_client):
-    _, raw = make_key(org)
-    api = warmed(key_client, raw)
-    Organization.objects.filter(pk=org.pk).update(is_active=False)
-    response = api.get(URL)
-    assert response.status_code == 401
-    assert response.json() == {"detail": INVALID_API_KEY}
+    assert response.status_code == status
+    assert response.json() == {"detail": detail}
 
 
 def test_plan_and_figures_are_read_fresh_on_every_request(org, make_key, key_client):
