@@ -66,7 +66,6 @@ class _Compiled:
             self.execute_sql = f"EXECUTE {self.statement}({', '.join(['%s'] * len(params))})"
 
 
-
 def converted(row, converters: list, connection) -> list:
     """The row with the ORM's value converters applied, as SQLCompiler.apply_converters does:
     `converters` is [(position, (functions, expression))], the shape

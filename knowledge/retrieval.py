@@ -408,7 +408,6 @@ def widen(passages: list[Passage], *, words: int | None = None, question=None,
     return widened
 
 
-
 class _Neighbourhood:
     """Chunk rows near hits, read once per widen(): a later batch of hits reads only the
     positions no earlier batch read (a pool's hits cluster in a few documents)."""

@@ -134,11 +134,12 @@ _BUDGETS = {
 }
 
 
-def _budget(mode: str, question: str) -> _Budget:
-    """The mode's budget, with room for each further part of a several-part question: four
-    questions in one need four answers, and the budget of one crowds the last parts out."""
+def _budget(mode: str, parts: list[str]) -> _Budget:
+    """The mode's budget, with room for each further part of a several-part question
+    (question_parts()): four questions in one need four answers, and the budget of one crowds
+    the last parts out."""
     budget = _BUDGETS[mode]
-    extra = min(len(question_parts(question)) - 1, MAX_EXTRA_PARTS)
+    extra = min(len(parts) - 1, MAX_EXTRA_PARTS)
     if extra <= 0:
         return budget
     return replace(budget, words=budget.words + PART_WORDS * extra)
@@ -414,11 +415,11 @@ def question_parts(question: str) -> list[str]:
     return parts if len(parts) > 1 else [question]
 
 
-def _part_leaders(request: GenerationRequest, units: list[_Unit], scores: dict[_Unit, float],
-                  idf: dict[str, float], meaning: dict[_Unit, float]) -> list[_Unit]:
-    """For a several-part question, the unit answering each part best (parts scored on their
-    own words, ties broken by the whole question's score)."""
-    parts = question_parts(request.question)
+def _part_leaders(request: GenerationRequest, parts: list[str], units: list[_Unit],
+                  scores: dict[_Unit, float], idf: dict[str, float],
+                  meaning: dict[_Unit, float]) -> list[_Unit]:
+    """For a several-part question (`parts`, question_parts()), the unit answering each part
+    best (parts scored on their own words, ties broken by the whole question's score)."""
     if len(parts) < 2:
         return []
     leaders: list[_Unit] = []
@@ -742,9 +743,10 @@ def compose(request: GenerationRequest) -> str:
         return NO_SOURCES_TEXT
     idf, meaning = _idf(units), _meaning(request, units)
     scores = _scores(request, units, _query_weights(request), idf, meaning)
-    budget = _budget(mode, request.question)
+    parts = question_parts(request.question)
+    budget = _budget(mode, parts)
     chosen = _select(units, scores, budget,
-                     _part_leaders(request, units, scores, idf, meaning),
+                     _part_leaders(request, parts, units, scores, idf, meaning),
                      _lead_list(request, units, scores, meaning, budget)
                      or _lead_section(units, scores), [s.title for s in request.sources],
                      frozenset(terms(request.question)))
