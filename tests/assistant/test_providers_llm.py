@@ -412,7 +412,7 @@ def openai_chunk(delta: dict, finish_reason: str | None = None) -> dict:
 
 
 def openai_stream(deltas: list[str], usage: bool = True, finish: bool = True,
-                  done: bool = True) -> list[bytes]:
+                  done: bool = True, ensure_ascii: bool = True) -> list[bytes]:
     chunks = [openai_chunk({"role": "assistant", "content": ""})]
     chunks += [openai_chunk({"content": delta}) for delta in deltas]
     if finish:
@@ -422,7 +422,8 @@ def openai_stream(deltas: list[str], usage: bool = True, finish: bool = True,
                        "created": 1700000000, "model": "model-x", "choices": [],
                        "usage": {"prompt_tokens": 150, "completion_tokens": 45,
                                  "total_tokens": 195}})
-    lines = [f"data: {json.dumps(chunk)}\n\n".encode() for chunk in chunks]
+    lines = [f"data: {json.dumps(chunk, ensure_ascii=ensure_ascii)}\n\n".encode()
+             for chunk in chunks]
     return lines + ([b"data: [DONE]\n\n"] if done else [])
 
 
@@ -486,6 +487,22 @@ def test_openai_stream_yields_answer_deltas_then_finish_with_usage():
     assert server.body["stream"] is True
     assert server.body["stream_options"] == {"include_usage": True}
     assert server.body["messages"] == EXPECTED_OPENAI_MESSAGES
+
+
+@pytest.mark.parametrize("ending", [b"\n", b"\r\n", b"\r"])
+@pytest.mark.parametrize("size", [1, 3, 7])
+def test_openai_stream_split_anywhere_and_any_line_ending_gives_the_same_events(ending, size):
+    """The events do not depend on where the network cuts the bytes (inside a line, between
+    the CR and LF of a line ending, inside a UTF-8 character) nor on the line ending used."""
+    deltas = ["Conservez les données [1]", " pendant cinq ans — 5 ans [2]."]
+    body = b"".join(openai_stream(deltas, ensure_ascii=False)).replace(b"\n", ending)
+    assert "données".encode() in body  # two bytes for é: some cuts fall inside it
+    chunks = [body[i:i + size] for i in range(0, len(body), size)]
+    server = FakeServer(stream_response(chunks))
+    events = collect(OpenAIProvider(http_client=server.client()).stream(make_request()))
+
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "".join(deltas)
+    assert events[-1] == Finish(usage=Usage(input_tokens=150, output_tokens=45), suggestions=[])
 
 
 def test_openai_stream_without_usage_reports_zero_tokens():
