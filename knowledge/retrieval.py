@@ -212,10 +212,13 @@ STATISTICS_TTL = 300.0  # seconds a process keeps the table's term frequencies
 
 @dataclass(frozen=True)
 class Terms:
-    """The query's lexemes, rarest first; `plain` when websearch_to_tsquery reads the query
-    as nothing but the AND of these lexemes (no phrases, prefixes or weights)."""
+    """The lexemes each relaxed step is made of, rarest first. "Two of the terms" pairs the
+    query's lexemes (to_tsvector); "any term" matches the operands of its own tsquery (the
+    websearch query with its ANDs made ORs, parsed again by to_tsquery, which can stem a
+    lexeme a second time), or is None when that tsquery holds more than lexemes (phrases,
+    prefixes, weights, negations) and is not split."""
     lexemes: tuple[str, ...]
-    plain: bool
+    alternatives: tuple[str, ...] | None
 
 
 _STEPPED = {"pairs": (_ANY, "ts_rank"), "any": (_ANY, "ts_rank_cd")}  # rank tsquery, function
@@ -227,19 +230,23 @@ def _terms(query: str) -> Terms:
     config = settings.EGRET_SEARCH_CONFIG
     with connection.cursor() as cursor:
         cursor.execute("SELECT tsvector_to_array(to_tsvector(%s::regconfig, %s)), "
-                       "websearch_to_tsquery(%s::regconfig, %s)::text",
-                       [config, query, config, query])
-        lexemes, parsed = cursor.fetchone()
-    operands = set()
-    for operand in parsed.split(" & ") if parsed else ():
+                       f"{_ANY[0]}::text",
+                       [config, query, *_tsquery_params(_ANY[1], config, query)])
+        lexemes, alternatives = cursor.fetchone()
+    operands: set[str] | None = set()
+    for operand in alternatives.split(" | ") if alternatives else ():
         found = _OPERAND.fullmatch(operand)
         if found is None:
             operands = None
             break
         operands.add(re.sub(r"''|\\(.)", lambda m: m.group(1) or "'", found.group(1)))
+    return Terms(_rarest_first(lexemes),
+                 None if operands is None else _rarest_first(operands))
+
+
+def _rarest_first(lexemes) -> tuple[str, ...]:
     share = _frequencies()
-    ordered = sorted(lexemes, key=lambda lexeme: (share.get(lexeme, 0.0), lexeme))
-    return Terms(tuple(ordered), plain=operands == set(lexemes))
+    return tuple(sorted(lexemes, key=lambda lexeme: (share.get(lexeme, 0.0), lexeme)))
 
 
 def _frequencies() -> dict[str, float]:
@@ -268,12 +275,13 @@ def _quoted(lexeme: str) -> str:
 def _steps(stage: str, terms: Terms) -> list[str] | None:
     """The stage's tsquery split into disjoint parts, rarest term first; None when the
     stage cannot be split (an "any" step over phrases or prefixes keeps its one query)."""
-    quoted = [_quoted(lexeme) for lexeme in terms.lexemes]
     if stage == "any":
-        if not terms.plain:
+        if terms.alternatives is None:
             return None
+        quoted = [_quoted(lexeme) for lexeme in terms.alternatives]
         heads = [(k, quoted[k]) for k in range(len(quoted))]
     else:  # pairs: term k and any term after it
+        quoted = [_quoted(lexeme) for lexeme in terms.lexemes]
         heads = [(k, f"{quoted[k]} & ({' | '.join(quoted[k + 1:])})")
                  for k in range(len(quoted) - 1)]
     return [head + "".join(f" & !{rarer}" for rarer in quoted[:k]) for k, head in heads]

@@ -115,7 +115,8 @@ def test_the_parts_match_the_rows_the_single_statement_matches(library, domain, 
 def test_the_parts_are_disjoint_and_start_with_the_rarest_term(db, monkeypatch):
     monkeypatch.setattr(retrieval, "_frequencies", lambda: {"backup": 0.5, "encrypt": 0.2})
     terms = retrieval._terms("backup encryption custodian")
-    assert terms.lexemes == ("custodian", "encrypt", "backup") and terms.plain
+    assert terms.lexemes == ("custodian", "encrypt", "backup")
+    assert terms.alternatives == terms.lexemes
     assert retrieval._steps("pairs", terms) == [
         "'custodian' & ('encrypt' | 'backup')",
         "'encrypt' & ('backup') & !'custodian'",
@@ -141,9 +142,23 @@ def test_past_ranked_matches_the_rows_holding_the_rarest_term_are_ranked(
 def test_phrases_keep_one_statement_for_any_term(library, domain, category):
     query = "third-party backup custodian"
     terms = retrieval._terms(query)
-    assert not terms.plain  # websearch_to_tsquery makes a phrase of the hyphenated word
+    assert terms.alternatives is None  # websearch_to_tsquery makes a phrase of the word
     assert retrieval._steps("any", terms) is None
     assert len(retrieval._steps("pairs", terms)) == len(terms.lexemes) - 1
+    where, params = retrieval._filters(domain, category, None, "public")
+    for stage in ("pairs", "any"):
+        assert (retrieval._postgres_ranked(query, where, params, 10, stage=stage, terms=terms)
+                == retrieval._postgres_ranked(query, where, params, 10, stage=stage))
+
+
+def test_any_term_keeps_the_lexemes_of_its_own_tsquery(library, domain, category):
+    """The any-term tsquery is the websearch query parsed again by to_tsquery, which stems
+    "significant" (signific) once more (signif): the parts look for what it looks for."""
+    ingest(b"# significant.md\n\nA significant outage is reported within a day.",
+           "significant.md", domain=domain, category=category)
+    query = "significant custodian"
+    terms = retrieval._terms(query)
+    assert "signific" in terms.lexemes and "signif" in terms.alternatives
     where, params = retrieval._filters(domain, category, None, "public")
     for stage in ("pairs", "any"):
         assert (retrieval._postgres_ranked(query, where, params, 10, stage=stage, terms=terms)
