@@ -10,6 +10,7 @@ another organization's private chunks are never candidates, whatever the limit.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, replace
 
 from django.conf import settings
@@ -128,9 +129,12 @@ def _postgres(query: str, where: str, params: list, limit: int) -> list[tuple[in
     # (docs/benchmarks.md). Normalisation 32 maps the rank into 0..1.
     ranked: list[tuple[int, float]] = []
     stages = ("all", "pairs", "any") if _plain(query) else ("all", "any")
+    terms = None
     for stage in stages:
+        if stage != "all" and terms is None:
+            terms = _terms(query)
         seen = {pk for pk, _ in ranked}
-        found = _postgres_ranked(query, where, params, limit, stage=stage)
+        found = _postgres_ranked(query, where, params, limit, stage=stage, terms=terms)
         ranked += [(pk, rank) for pk, rank in found if pk not in seen][:limit - len(ranked)]
         if len(ranked) >= limit:
             break
@@ -163,8 +167,12 @@ def _tsquery_params(arity: int, config: str, query: str) -> list:
             4: [config, query, config, query]}[arity]
 
 
-def _postgres_ranked(query: str, where: str, params: list, limit: int, *,
-                     stage: str) -> list[tuple[int, float]]:
+def _postgres_ranked(query: str, where: str, params: list, limit: int, *, stage: str,
+                     terms: Terms | None = None) -> list[tuple[int, float]]:
+    if terms is not None and stage in _STEPPED:
+        steps = _steps(stage, terms)
+        if steps is not None:
+            return _postgres_stepped(query, where, params, limit, stage=stage, steps=steps)
     (match, match_arity), (rank, rank_arity), function = _STAGES[stage]
     config = settings.EGRET_SEARCH_CONFIG
     columns, stage_params = f"{match} AS query", _tsquery_params(match_arity, config, query)
@@ -185,6 +193,121 @@ def _postgres_ranked(query: str, where: str, params: list, limit: int, *,
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [*stage_params, *params, RANKED_MATCHES, limit])
+        return [(pk, float(rank)) for pk, rank in cursor.fetchall()]
+
+
+# --- Relaxed steps on a large library: the rarest terms first --------------------------------
+# A GIN bitmap scan reads the whole posting list of every term it has to look at before the
+# first row comes back, so "two of the terms" and "any term" cost time in proportion to how
+# common the query's terms are, even though only RANKED_MATCHES rows are ranked. Those two
+# steps are therefore split into disjoint parts, one per term, the rarest term first: part k
+# holds the rows whose rarest query term is term k (and, for "two of the terms", another term
+# after it). Together the parts match exactly the rows the single statement matches, so when
+# fewer than RANKED_MATCHES rows match, the same rows are ranked the same way. When more
+# match, the statement stops once it has RANKED_MATCHES rows: those that hold the rarest terms
+# come first (and GIN only has to walk the rare term's posting list for them), instead of the
+# first rows met in the table's physical order.
+STATISTICS_TTL = 300.0  # seconds a process keeps the table's term frequencies
+
+
+@dataclass(frozen=True)
+class Terms:
+    """The lexemes each relaxed step is made of, rarest first. "Two of the terms" pairs the
+    query's lexemes (to_tsvector); "any term" matches the operands of its own tsquery (the
+    websearch query with its ANDs made ORs, parsed again by to_tsquery, which can stem a
+    lexeme a second time), or is None when that tsquery holds more than lexemes (phrases,
+    prefixes, weights, negations) and is not split."""
+    lexemes: tuple[str, ...]
+    alternatives: tuple[str, ...] | None
+
+
+_STEPPED = {"pairs": (_ANY, "ts_rank"), "any": (_ANY, "ts_rank_cd")}  # rank tsquery, function
+_OPERAND = re.compile(r"'((?:[^'\\]|''|\\.)*)'")
+_FREQUENCIES: dict = {}  # database name: (monotonic time read, {lexeme: share of chunks})
+
+
+def _terms(query: str) -> Terms:
+    config = settings.EGRET_SEARCH_CONFIG
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT tsvector_to_array(to_tsvector(%s::regconfig, %s)), "
+                       f"{_ANY[0]}::text",
+                       [config, query, *_tsquery_params(_ANY[1], config, query)])
+        lexemes, alternatives = cursor.fetchone()
+    operands: set[str] | None = set()
+    for operand in alternatives.split(" | ") if alternatives else ():
+        found = _OPERAND.fullmatch(operand)
+        if found is None:
+            operands = None
+            break
+        operands.add(re.sub(r"''|\\(.)", lambda m: m.group(1) or "'", found.group(1)))
+    return Terms(_rarest_first(lexemes),
+                 None if operands is None else _rarest_first(operands))
+
+
+def _rarest_first(lexemes) -> tuple[str, ...]:
+    share = _frequencies()
+    return tuple(sorted(lexemes, key=lambda lexeme: (share.get(lexeme, 0.0), lexeme)))
+
+
+def _frequencies() -> dict[str, float]:
+    """Share of the chunks holding each of the most common lexemes, from the statistics
+    ANALYZE keeps for the tsvector column (lexemes not listed are rarer than all of these);
+    read again after STATISTICS_TTL. Empty before the first ANALYZE."""
+    key = connection.settings_dict["NAME"]
+    read_at, share = _FREQUENCIES.get(key, (None, {}))
+    if read_at is not None and time.monotonic() - read_at < STATISTICS_TTL:
+        return share
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT most_common_elems::text::text[], most_common_elem_freqs "
+                       "FROM pg_stats WHERE schemaname = current_schema() "
+                       "AND tablename = 'knowledge_chunk' AND attname = 'search_vector' "
+                       "LIMIT 1")
+        row = cursor.fetchone()
+    share = dict(zip(row[0], row[1])) if row and row[0] and row[1] else {}
+    _FREQUENCIES[key] = (time.monotonic(), share)
+    return share
+
+
+def _quoted(lexeme: str) -> str:
+    return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def _steps(stage: str, terms: Terms) -> list[str] | None:
+    """The stage's tsquery split into disjoint parts, rarest term first; None when the
+    stage cannot be split (an "any" step over phrases or prefixes keeps its one query)."""
+    if stage == "any":
+        if terms.alternatives is None:
+            return None
+        quoted = [_quoted(lexeme) for lexeme in terms.alternatives]
+        heads = [(k, quoted[k]) for k in range(len(quoted))]
+    else:  # pairs: term k and any term after it
+        quoted = [_quoted(lexeme) for lexeme in terms.lexemes]
+        heads = [(k, f"{quoted[k]} & ({' | '.join(quoted[k + 1:])})")
+                 for k in range(len(quoted) - 1)]
+    return [head + "".join(f" & !{rarer}" for rarer in quoted[:k]) for k, head in heads]
+
+
+def _postgres_stepped(query: str, where: str, params: list, limit: int, *, stage: str,
+                      steps: list[str]) -> list[tuple[int, float]]:
+    if not steps:
+        return []
+    (rank, rank_arity), function = _STEPPED[stage]
+    config = settings.EGRET_SEARCH_CONFIG
+    columns = ", ".join(f"%s::tsquery AS s{k}" for k in range(len(steps)))
+    # One branch per part; the Append under the LIMIT runs a part only when the parts before
+    # it returned fewer than RANKED_MATCHES rows (a bitmap scan starts on its first row).
+    parts = " UNION ALL ".join(
+        f"(SELECT c.id, c.search_vector FROM knowledge_chunk c, q "
+        f"WHERE c.search_vector @@ q.s{k} AND {where})" for k in range(len(steps)))
+    sql = (
+        f"WITH q AS (SELECT {columns}, {rank} AS rank), "
+        f"hit AS (SELECT * FROM ({parts}) parts LIMIT %s) "
+        f"SELECT hit.id, {function}('{{0.1, 0.2, 0.4, 1.0}}', hit.search_vector, q.rank, 32) "
+        "AS rank FROM hit, q ORDER BY rank DESC, hit.id LIMIT %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*steps, *_tsquery_params(rank_arity, config, query),
+                             *(params * len(steps)), RANKED_MATCHES, limit])
         return [(pk, float(rank)) for pk, rank in cursor.fetchall()]
 
 

@@ -96,3 +96,82 @@ def test_postgresql_connections_run_without_jit(db):
     with connection.cursor() as cursor:
         cursor.execute("SHOW jit")
         assert cursor.fetchone()[0] == "off"
+
+
+# --- The two relaxed steps split into parts, rarest term first --------------------------------
+@pytest.mark.parametrize("query", ["backup encryption custodian visitor",
+                                   "backup encryption visitor fire", "custodian media keys",
+                                   "backup", "the of and"])
+@pytest.mark.parametrize("stage", ["pairs", "any"])
+def test_the_parts_match_the_rows_the_single_statement_matches(library, domain, category,
+                                                               query, stage):
+    where, params = retrieval._filters(domain, category, None, "public")
+    single = retrieval._postgres_ranked(query, where, params, 10, stage=stage)
+    parts = retrieval._postgres_ranked(query, where, params, 10, stage=stage,
+                                       terms=retrieval._terms(query))
+    assert parts == single
+
+
+def test_the_parts_are_disjoint_and_start_with_the_rarest_term(db, monkeypatch):
+    monkeypatch.setattr(retrieval, "_frequencies", lambda: {"backup": 0.5, "encrypt": 0.2})
+    terms = retrieval._terms("backup encryption custodian")
+    assert terms.lexemes == ("custodian", "encrypt", "backup")
+    assert terms.alternatives == terms.lexemes
+    assert retrieval._steps("pairs", terms) == [
+        "'custodian' & ('encrypt' | 'backup')",
+        "'encrypt' & ('backup') & !'custodian'",
+    ]
+    assert retrieval._steps("any", terms) == [
+        "'custodian'", "'encrypt' & !'custodian'", "'backup' & !'custodian' & !'encrypt'"]
+
+
+@pytest.mark.parametrize("rare, common", [("custodian", "backup"), ("backup", "custodian")])
+def test_past_ranked_matches_the_rows_holding_the_rarest_term_are_ranked(
+        library, domain, category, monkeypatch, rare, common):
+    monkeypatch.setattr(retrieval, "_frequencies", lambda: {rare: 0.1, common: 0.9})
+    monkeypatch.setattr(retrieval, "RANKED_MATCHES", 1)
+    where, params = retrieval._filters(domain, category, None, "public")
+    query = "backup custodian"
+    found = retrieval._postgres_ranked(query, where, params, 10, stage="any",
+                                       terms=retrieval._terms(query))
+    assert len(found) == 1
+    (chunk,) = retrieval._chunks_with_documents([found[0][0]]).values()
+    assert rare in chunk.text.lower()
+
+
+def test_phrases_keep_one_statement_for_any_term(library, domain, category):
+    query = "third-party backup custodian"
+    terms = retrieval._terms(query)
+    assert terms.alternatives is None  # websearch_to_tsquery makes a phrase of the word
+    assert retrieval._steps("any", terms) is None
+    assert len(retrieval._steps("pairs", terms)) == len(terms.lexemes) - 1
+    where, params = retrieval._filters(domain, category, None, "public")
+    for stage in ("pairs", "any"):
+        assert (retrieval._postgres_ranked(query, where, params, 10, stage=stage, terms=terms)
+                == retrieval._postgres_ranked(query, where, params, 10, stage=stage))
+
+
+def test_any_term_keeps_the_lexemes_of_its_own_tsquery(library, domain, category):
+    """The any-term tsquery is the websearch query parsed again by to_tsquery, which stems
+    "significant" (signific) once more (signif): the parts look for what it looks for."""
+    ingest(b"# significant.md\n\nA significant outage is reported within a day.",
+           "significant.md", domain=domain, category=category)
+    query = "significant custodian"
+    terms = retrieval._terms(query)
+    assert "signific" in terms.lexemes and "signif" in terms.alternatives
+    where, params = retrieval._filters(domain, category, None, "public")
+    for stage in ("pairs", "any"):
+        assert (retrieval._postgres_ranked(query, where, params, 10, stage=stage, terms=terms)
+                == retrieval._postgres_ranked(query, where, params, 10, stage=stage))
+
+
+def test_term_frequencies_come_from_the_column_statistics(library, monkeypatch):
+    monkeypatch.setattr(retrieval, "_FREQUENCIES", {})
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE knowledge_chunk")
+    share = retrieval._frequencies()
+    assert share.get("backup", 0) > share.get("fire", 0)
+    assert 0 < share["backup"] <= 1
+    monkeypatch.setattr(retrieval, "_FREQUENCIES",
+                        {connection.settings_dict["NAME"]: (retrieval.time.monotonic(), {})})
+    assert retrieval._frequencies() == {}  # kept for STATISTICS_TTL seconds
