@@ -12,8 +12,9 @@ DRF's own `finalize_response`, so the status, headers and body are DRF's.
 
 Everything else goes through DRF's dispatch unchanged: other methods, a JWT or no credentials,
 another `Accept`, a key that is refused (the lookup already made is reused, not repeated),
-and a request forced through DRF's test client. An exception once the key is accepted
-(429, 403, an unexpected failure) is answered by the view's own `handle_exception`.
+and a request forced through DRF's test client. Any other exception (429, 403, the database
+failing during the lookup or after it) is answered by the view's own `handle_exception`, as
+DRF's dispatch answers it.
 """
 
 from __future__ import annotations
@@ -69,18 +70,20 @@ class ApiKeyFastPath:
         raw = self._fast_path_key(request, kwargs)
         if raw is None:
             return super().dispatch(request, *args, **kwargs)
-        try:
-            key = api_key_for_request(request, raw)
-        except exceptions.AuthenticationFailed:
-            return super().dispatch(request, *args, **kwargs)  # DRF's 401, from the same lookup
         self.args, self.kwargs = args, kwargs
         self.request = request
         self.headers = self.default_response_headers
         self.format_kwarg = None
         renderer = self.renderer_classes[0]()
-        # What DRF's negotiation would have stored for this Accept, and its `request.user`
-        # (DRF sets it on the HttpRequest as well: the request's log line reads it there).
+        # What DRF's negotiation would have stored for this Accept.
         request.accepted_renderer, request.accepted_media_type = renderer, renderer.media_type
+        try:
+            key = api_key_for_request(request, raw)
+        except exceptions.AuthenticationFailed:
+            return super().dispatch(request, *args, **kwargs)  # DRF's 401, from the same lookup
+        except Exception as exc:  # the database failing, as DRF would meet it authenticating
+            return self._answer_exception(request, exc, args, kwargs)
+        # DRF sets the principal on the HttpRequest as well: the request's log line reads it.
         request.user, request.auth = ApiKeyPrincipal(key), None
         try:
             self.check_throttles(request)

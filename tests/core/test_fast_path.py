@@ -200,6 +200,22 @@ def test_fast_path_answers_an_unexpected_failure_as_drf_does(keys, monkeypatch, 
     assert fast
 
 
+def test_fast_path_answers_a_failing_key_lookup_as_drf_does(keys, monkeypatch, caplog):
+    from django.db import OperationalError
+
+    from core import authentication
+
+    class Broken:
+        def get(self, digest):
+            raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(authentication, "_key_by_digest", Broken())
+    served, drf, fast = both_ways(monkeypatch, caplog, "get", bearer(keys["raw"]))
+    assert served["status"] == 500
+    assert served == drf
+    assert fast
+
+
 def test_fast_path_is_one_query(keys, monkeypatch, caplog):
     served, drf, fast = both_ways(monkeypatch, caplog, "get", bearer(keys["raw"]))
     assert (served["queries"], drf["queries"], fast) == (1, 1, True)
