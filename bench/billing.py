@@ -269,10 +269,10 @@ def main() -> int:
     return in_throwaway_database(url, args.keep, lambda: run(args, worker_counts))
 
 
-def in_throwaway_database(url: str, keep: bool, body) -> int:
-    """Create egret_bench_<pid> next to the database of `url`, migrate it, run `body`, and
-    drop it at the end (also after an error or Ctrl-C) unless `keep`."""
-    name = f"egret_bench_{os.getpid()}"
+def in_throwaway_database(url: str, keep: bool, body, name: str | None = None) -> int:
+    """Create `name` (egret_bench_<pid> by default) next to the database of `url`, migrate
+    it, run `body`, and drop it at the end (also after an error or Ctrl-C) unless `keep`."""
+    name = name or f"egret_bench_{os.getpid()}"
     admin_connection(url).close()  # fail early on a wrong URL
     bench_url = create_database(url, name)
     print(f"database {name} created (dropped at the end{'; --keep' if keep else ''})")

@@ -28,6 +28,10 @@ Printed: requests/s, latency p50/p99, non-2xx and the CPU time per request of gu
 of the PostgreSQL backends (from /proc, as bench/query.py) per run, and two ratios per round (each
 taken between runs of the same round, so a slow moment of the shared machine weighs on both
 sides): fresh / health (target >= 0.7) and busy / fresh (target >= 0.9).
+
+--against PATH serves a second checkout (e.g. a `git worktree` of main) on the same database,
+Redis and settings, and measures its three runs in the same rounds as this one's, so that a
+change is compared with its baseline on the same machine at the same moments.
 """
 
 from __future__ import annotations
@@ -117,7 +121,13 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=8,
                         help="threads per worker (gunicorn.conf.py's default, 8)")
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--database", default=None,
+                        help="name of the throwaway database (egret_bench_<pid>)")
+    parser.add_argument("--against", type=Path, default=None, metavar="PATH",
+                        help="another checkout to serve and measure in the same rounds")
     args = parser.parse_args()
+    if args.against is not None and not (args.against / "gunicorn.conf.py").is_file():
+        sys.exit(f"--against {args.against}: no gunicorn.conf.py there")
     url = os.environ.get("DATABASE_URL", "")
     if not url.startswith(("postgres://", "postgresql://")):
         sys.exit("Set DATABASE_URL=postgres://user@host:port/anything (PostgreSQL only; a "
@@ -125,7 +135,7 @@ def main() -> int:
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed (Debian: apt-get install wrk).")
     os.environ["THROTTLE_RATE_DEFAULT"] = THROTTLE
-    return in_throwaway_database(url, args.keep, lambda: run(args))
+    return in_throwaway_database(url, args.keep, lambda: run(args), name=args.database)
 
 
 def run(args) -> int:
@@ -144,53 +154,96 @@ def run(args) -> int:
 
     env = {"GUNICORN_MAX_REQUESTS": "0", "THROTTLE_RATE_DEFAULT": THROTTLE,
            "LOG_LEVEL": "INFO"}
-    with tempfile.TemporaryDirectory(prefix="egret-bench-hotpath-") as tmp, \
-            ServedApp(Path(tmp), database_url=os.environ["DATABASE_URL"], library=False,
-                      workers=args.workers, threads=args.threads, env=env) as app:
-        served = app.env()
-        print(f"gunicorn -c gunicorn.conf.py: {served['GUNICORN_WORKERS']} workers x "
-              f"{served['GUNICORN_THREADS']} threads; throttle counters in "
-              f"{'Redis' if served.get('REDIS_URL') else 'local memory'}; request log on "
-              f"(LOG_LEVEL=INFO); wrk -t2 -c{args.connections}, {args.seconds:g}s per run",
-              flush=True)
+    trees = {"this": ROOT} if args.against is None else {"this": ROOT, "against": args.against}
+    with tempfile.TemporaryDirectory(prefix="egret-bench-hotpath-") as tmp:
+        apps = {}
+        try:
+            for name, root in trees.items():
+                (Path(tmp) / name).mkdir()
+                app = apps[name] = ServedApp(
+                    Path(tmp) / name, database_url=os.environ["DATABASE_URL"], library=False,
+                    workers=args.workers, threads=args.threads, env=env, root=root)
+                if name == "this":
+                    app.prepare()  # migrate (done) and the demo data, once for both
+                app.start()
+            return measure(args, apps, fresh_key, busy_key, began)
+        finally:
+            for app in apps.values():
+                app.stop()
+
+
+def measure(args, apps: dict, fresh_key: str, busy_key: str, began: float) -> int:
+    served = apps["this"].env()
+    print(f"gunicorn -c gunicorn.conf.py: {served['GUNICORN_WORKERS']} workers x "
+          f"{served['GUNICORN_THREADS']} threads; throttle counters in "
+          f"{'Redis' if served.get('REDIS_URL') else 'local memory'}; request log on "
+          f"(LOG_LEVEL=INFO); wrk -t2 -c{args.connections}, {args.seconds:g}s per run",
+          flush=True)
+    if "against" in apps:
+        print(f"served side by side: this = {ROOT} ({revision(ROOT)}), against = "
+              f"{args.against} ({revision(args.against)})", flush=True)
+    for tree, app in apps.items():
         bodies = {}
         for label, key in (("fresh", fresh_key), ("busy", busy_key)):
             request = urllib.request.Request(app.url + SUBSCRIPTION,
                                              headers={"Authorization": f"Bearer {key}"})
             with urllib.request.urlopen(request, timeout=10) as response:
                 bodies[label] = json.loads(response.read())["current_quota"]
-        print(f"quota read: fresh credits_used={bodies['fresh']['credits_used']}, busy "
-              f"credits_used={bodies['busy']['credits_used']}")
+        print(f"quota read ({tree}): fresh credits_used={bodies['fresh']['credits_used']}, "
+              f"busy credits_used={bodies['busy']['credits_used']}")
         if bodies["busy"]["credits_used"] != args.queries:
             sys.exit(f"busy organization shows {bodies['busy']['credits_used']} credits used, "
                      f"not {args.queries}")
-        targets = {"health": (app.url + "/health/", None),
-                   "fresh": (app.url + SUBSCRIPTION, fresh_key),
-                   "busy": (app.url + SUBSCRIPTION, busy_key)}
-        for target_url, key in targets.values():  # warm-up: every worker, every path
-            wrk(target_url, 2, args.connections, key)
-        runs: dict[str, list[dict]] = {label: [] for label in targets}
-        order = list(targets)
-        meter = CpuMeter(app.process.pid)
-        print(f"\nround | {'run':<7}|    req/s |  p50 ms |  p99 ms | non-2xx | CPU ms/request "
-              f"(gunicorn + PostgreSQL) | other processes' share")
-        for r in range(args.rounds):
-            for label in order[r % 3:] + order[:r % 3]:
-                before = meter.snapshot()
-                result = wrk(*targets[label][:1], args.seconds, args.connections,
-                             targets[label][1])
-                cpu = CpuMeter.delta(before, meter.snapshot())
-                total = sum(cpu.values()) or 1
-                result["cpu_ms"] = (cpu["app"] + cpu["db"]) / HZ * 1000 / max(1,
-                                                                               result["requests"])
-                runs[label].append(result)
-                print(f"{r + 1:>5} | {label:<7}| {result['rps']:8.0f} | {result['p50']:7.2f} | "
-                      f"{result['p99']:7.2f} | {result['non_2xx']:>7} | "
-                      f"{result['cpu_ms']:14.3f} | {cpu['other'] / total:5.0%} "
-                      f"{result['socket_errors']}", flush=True)
+    targets = {}
+    for tree, app in apps.items():
+        prefix = "" if len(apps) == 1 else f"{tree}:"
+        targets.update({f"{prefix}health": (app, "/health/", None),
+                        f"{prefix}fresh": (app, SUBSCRIPTION, fresh_key),
+                        f"{prefix}busy": (app, SUBSCRIPTION, busy_key)})
+    for app, path, key in targets.values():  # warm-up: every worker, every path
+        wrk(app.url + path, 2, args.connections, key)
+    runs: dict[str, list[dict]] = {label: [] for label in targets}
+    order = list(targets)
+    meters = {id(app): CpuMeter(app.process.pid) for app in apps.values()}
+    width = max(len(label) for label in targets) + 1
+    print(f"\nround | {'run':<{width}}|    req/s |  p50 ms |  p99 ms | non-2xx | CPU ms/request "
+          f"(gunicorn + PostgreSQL) | other processes' share")
+    for r in range(args.rounds):
+        shift = r % len(order)
+        for label in order[shift:] + order[:shift]:
+            app, path, key = targets[label]
+            meter = meters[id(app)]
+            before = meter.snapshot()
+            result = wrk(app.url + path, args.seconds, args.connections, key)
+            cpu = CpuMeter.delta(before, meter.snapshot())
+            total = sum(cpu.values()) or 1
+            result["cpu_ms"] = ((cpu["app"] + cpu["db"]) / HZ * 1000
+                                / max(1, result["requests"]))
+            runs[label].append(result)
+            print(f"{r + 1:>5} | {label:<{width}}| {result['rps']:8.0f} | {result['p50']:7.2f} | "
+                  f"{result['p99']:7.2f} | {result['non_2xx']:>7} | "
+                  f"{result['cpu_ms']:14.3f} | {cpu['other'] / total:5.0%} "
+                  f"{result['socket_errors']}", flush=True)
+    met = True
+    for tree in apps:
+        prefix = "" if len(apps) == 1 else f"{tree}:"
+        if prefix:
+            print(f"\n{tree}:")
+        met &= summary({name: runs[prefix + name] for name in ("health", "fresh", "busy")},
+                       args.queries)
+    if len(apps) > 1:
+        both = [t["rps"] / a["rps"] for t, a in zip(runs["this:fresh"], runs["against:fresh"])]
+        print(f"\nquota read, this / against: median {statistics.median(both):.2f} (rounds "
+              f"{', '.join(f'{x:.2f}' for x in both)})")
+    errors = sum(x["non_2xx"] for rows in runs.values() for x in rows)
+    print(f"non-2xx responses: {errors}; benchmark ran {time.perf_counter() - began:.0f}s")
+    return 1 if errors else 0
+
+
+def summary(runs: dict[str, list[dict]], queries: int) -> bool:
     fresh_ratio = [f["rps"] / h["rps"] for f, h in zip(runs["fresh"], runs["health"])]
     busy_ratio = [b["rps"] / f["rps"] for b, f in zip(runs["busy"], runs["fresh"])]
-    print(f"\nmean req/s: health {statistics.mean(x['rps'] for x in runs['health']):.0f}, "
+    print(f"mean req/s: health {statistics.mean(x['rps'] for x in runs['health']):.0f}, "
           f"fresh {statistics.mean(x['rps'] for x in runs['fresh']):.0f}, "
           f"busy {statistics.mean(x['rps'] for x in runs['busy']):.0f}")
     met_health = statistics.median(fresh_ratio) >= TARGET_HEALTH
@@ -198,7 +251,7 @@ def run(args) -> int:
     print(f"subscription / health: median {statistics.median(fresh_ratio):.2f} (rounds "
           f"{', '.join(f'{x:.2f}' for x in fresh_ratio)}); target >= {TARGET_HEALTH}: "
           f"{'met' if met_health else 'MISSED'}")
-    print(f"busy ({args.queries} queries) / fresh: median {statistics.median(busy_ratio):.2f} "
+    print(f"busy ({queries} queries) / fresh: median {statistics.median(busy_ratio):.2f} "
           f"(rounds {', '.join(f'{x:.2f}' for x in busy_ratio)}); target >= {TARGET_BUSY}: "
           f"{'met' if met_busy else 'MISSED'}")
     cpu = {label: statistics.median(x["cpu_ms"] for x in rows) for label, rows in runs.items()}
@@ -207,9 +260,15 @@ def run(args) -> int:
           f"health/fresh {cpu['health'] / cpu['fresh']:.2f}, fresh/busy "
           f"{cpu['fresh'] / cpu['busy']:.2f} (the throughput ratios a machine to itself would "
           f"give; wrk and Redis not counted)")
-    errors = sum(x["non_2xx"] for rows in runs.values() for x in rows)
-    print(f"non-2xx responses: {errors}; benchmark ran {time.perf_counter() - began:.0f}s")
-    return 1 if errors else 0
+    return met_health and met_busy
+
+
+def revision(root: Path) -> str:
+    result = subprocess.run(["git", "-C", str(root), "log", "-1", "--format=%h"],
+                            capture_output=True, text=True)
+    dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain",
+                            "--untracked-files=no"], capture_output=True, text=True).stdout
+    return (result.stdout.strip() or "?") + ("+changes" if dirty.strip() else "")
 
 
 if __name__ == "__main__":

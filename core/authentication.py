@@ -52,18 +52,42 @@ def _bearer(request: Request) -> str | None:
     return None
 
 
+def api_key_credential(request) -> str | None:
+    """The API key a request presents, or None when it presents none (a JWT, or nothing).
+    The Authorization header wins over X-API-Key; a bearer that is not a key is a JWT."""
+    if "HTTP_AUTHORIZATION" in request.META:
+        raw = _bearer(request)
+        if raw is None or not raw.startswith(keyformat.PREFIX):
+            return None
+        return raw
+    return request.META.get("HTTP_X_API_KEY", "").strip() or None
+
+
+def api_key_for_request(request, raw: str):
+    """`ApiKeyAuthentication.lookup(raw)` once per request: the key, or AuthenticationFailed.
+    A view that looked the key up before DRF authenticates (core.fastpath) and then hands the
+    request to DRF's dispatch does not read it twice."""
+    http_request = getattr(request, "_request", request)
+    seen = http_request.__dict__.get("_egret_api_key")
+    if seen is not None and seen[0] == raw:
+        key = seen[1]
+    else:
+        try:
+            key = ApiKeyAuthentication.lookup(raw)
+        except exceptions.AuthenticationFailed:
+            key = None
+        http_request._egret_api_key = (raw, key)
+    if key is None:
+        raise exceptions.AuthenticationFailed(INVALID_API_KEY)
+    return key
+
+
 class ApiKeyAuthentication(authentication.BaseAuthentication):
     def authenticate(self, request: Request):
-        if "HTTP_AUTHORIZATION" in request.META:
-            # The Authorization header wins over X-API-Key; a non-key bearer is a JWT.
-            raw = _bearer(request)
-            if raw is None or not raw.startswith(keyformat.PREFIX):
-                return None
-        else:
-            raw = request.META.get("HTTP_X_API_KEY", "").strip()
-            if not raw:
-                return None
-        return ApiKeyPrincipal(self.lookup(raw)), None
+        raw = api_key_credential(request)
+        if raw is None:
+            return None
+        return ApiKeyPrincipal(api_key_for_request(request, raw)), None
 
     @staticmethod
     def lookup(raw: str):

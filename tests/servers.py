@@ -31,8 +31,10 @@ def free_port() -> int:
 class ServedApp:
     def __init__(self, tmp_path: Path, *, setup_code: str = "", workers: int | None = 1,
                  threads: int | None = 4, database_url: str | None = None, env: dict | None = None,
-                 library: bool = True, collectstatic: bool = False) -> None:
+                 library: bool = True, collectstatic: bool = False,
+                 root: Path = ROOT) -> None:
         self.tmp_path = tmp_path
+        self.root = root  # the checkout whose code is served (benchmarks compare two)
         self.setup_code = setup_code
         self.workers, self.threads = workers, threads
         self.port = free_port()
@@ -80,8 +82,8 @@ class ServedApp:
         return env
 
     def manage(self, *args: str) -> str:
-        result = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env(),
-                                capture_output=True, text=True, timeout=300)
+        result = subprocess.run([sys.executable, "manage.py", *args], cwd=self.root,
+                                env=self.env(), capture_output=True, text=True, timeout=300)
         if result.returncode:
             raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stderr[-3000:]}")
         return result.stdout
@@ -98,7 +100,7 @@ class ServedApp:
     def start(self) -> None:
         self.log = open(self.tmp_path / f"gunicorn-{self.port}.log", "wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py"], cwd=ROOT,
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py"], cwd=self.root,
             env=self.env(), stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
