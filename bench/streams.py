@@ -23,8 +23,8 @@ that takes a set time to answer (docs/benchmarks.md, "Streamed answers at scale"
               max_requests; --env adds settings to this checkout's server only. Each server
               runs alone: started for its measurement, stopped after it.
   4. load     per round and server: a warm-up of a few streams, then --streams streamed
-              queries opened at once (asyncio, one connection each, questions of
-              knowledge/eval/questions.json in turn, model `stand-in`), while /health/ is
+              queries opened at once (asyncio, one connection each, the 242 library
+              questions of knowledge/eval/ in turn, model `stand-in`), while /health/ is
               asked one request after the other, and pg_stat_activity is polled for the
               bench database every 20 ms. Printed: wall ÷ answer time, first line and
               completion p50/p95, /health/ p50/p95 during the load, the most connections to
@@ -62,7 +62,7 @@ sys.path.insert(0, str(ROOT))
 HUGE = 10**9
 THROTTLE = "1000000/s"
 MODEL_ID = "stand-in"
-QUESTIONS = ROOT / "knowledge" / "eval" / "questions.json"
+EVAL = ROOT / "knowledge" / "eval"
 HZ = os.sysconf("SC_CLK_TCK")
 WORDS = ("The policy requires a review of the plan at least once a year and after any "
          "significant change to the business, its systems or its suppliers [1]. ").split(" ")
@@ -567,6 +567,17 @@ def measure(server: Server, args, api_key: str, questions: list, watch: Connecti
     return result
 
 
+def distinct_questions() -> list[dict]:
+    """The library questions of both evaluation sets (242), each once: a question asked
+    again finds its embedding remembered by the worker, and real traffic repeats little."""
+    found: dict[str, dict] = {}
+    for name in ("questions.json", "keyfacts.json"):
+        for question in json.loads((EVAL / name).read_text()):
+            if not question.get("private"):
+                found.setdefault(question["question"], question)
+    return list(found.values())
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--streams", type=int, default=256)
@@ -600,7 +611,7 @@ def main() -> int:
         print(f"database {args.database} ready in {time.perf_counter() - began:.1f}s; stand-in "
               f"model on port {model_port}: {args.chunks} chunks over {args.answer_seconds:g}s",
               flush=True)
-        questions = json.loads(QUESTIONS.read_text())
+        questions = distinct_questions()
         watch = ConnectionWatch(url, args.database)
         watch.start()
         var_dir = Path(tempfile.mkdtemp(prefix="egret-bench-streams-"))

