@@ -8,6 +8,7 @@ import pytest
 from django.db import connection
 
 from knowledge import retrieval
+from knowledge.models import Chunk
 from tests.knowledge.test_ingestion import ingest
 
 pytestmark = pytest.mark.skipif(
@@ -151,15 +152,19 @@ def test_phrases_keep_one_statement_for_any_term(library, domain, category):
                 == retrieval._postgres_ranked(query, where, params, 10, stage=stage))
 
 
-def test_any_term_keeps_the_lexemes_of_its_own_tsquery(library, domain, category):
-    """The any-term tsquery is the websearch query parsed again by to_tsquery, which stems
-    "significant" (signific) once more (signif): the parts look for what it looks for."""
-    ingest(b"# significant.md\n\nA significant outage is reported within a day.",
-           "significant.md", domain=domain, category=category)
+def test_any_term_looks_for_the_passages_own_lexemes(library, domain, category):
+    """The any-term tsquery is the websearch query with its ANDs made ORs, not parsed again:
+    to_tsquery would stem "significant" (signific) a second time (signif), a lexeme no
+    passage holds, and a passage that only says "significant" would never be found."""
+    document = ingest(b"# significant.md\n\nA significant outage is reported within a day.",
+                      "significant.md", domain=domain, category=category)
     query = "significant custodian"
     terms = retrieval._terms(query)
-    assert "signific" in terms.lexemes and "signif" in terms.alternatives
+    assert "signific" in terms.lexemes and set(terms.alternatives) == set(terms.lexemes)
     where, params = retrieval._filters(domain, category, None, "public")
+    found = retrieval._postgres_ranked(query, where, params, 50, stage="any", terms=terms)
+    chunks = set(Chunk.objects.filter(document=document).values_list("pk", flat=True))
+    assert chunks & {pk for pk, _ in found}
     for stage in ("pairs", "any"):
         assert (retrieval._postgres_ranked(query, where, params, 10, stage=stage, terms=terms)
                 == retrieval._postgres_ranked(query, where, params, 10, stage=stage))
