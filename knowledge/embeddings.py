@@ -334,12 +334,13 @@ class _Coalescer:
     """Texts that threads of one process ask to embed at the same time, encoded as one
     batch. The NumPy encoder takes about 12.5 ms of CPU for a lone question and 5.6 ms per
     question in a batch of dozens (its per-call work is shared), and under a burst of
-    queries a worker's threads all embed their question at once. The first caller encodes its texts
-    at once (no waiting for company); whoever arrives while it runs queues, and the next
-    free caller encodes everything queued, up to `max_chars` of text, for all of them (a
-    bound on how long one batch keeps the next callers waiting). A row's
-    vector is the same bits in a batch as alone (the encoder packs, it does not pad;
-    tests/knowledge/test_embeddings.py), so answers do not depend on who else asked."""
+    queries a worker's threads all embed their question at once. The first caller encodes
+    its texts at once (no waiting for company); whoever arrives while it runs queues, and
+    the next free caller encodes the oldest queued texts, up to `max_chars` (a bound on how
+    long one batch keeps the next callers waiting), for all of them. A row's vector is the
+    same bits in a batch as alone (the encoder packs, it does not pad;
+    tests/knowledge/test_embeddings.py), so answers do not depend on who else asked. A
+    failure reaches the callers of its batch only, each raising it in its own thread."""
 
     def __init__(self, encode: Callable[[list[str]], np.ndarray], max_chars: int) -> None:
         self._encode = encode
@@ -365,6 +366,8 @@ class _Coalescer:
                     self._ready.acquire()
                     self._busy = False
                     self._ready.notify_all()
+        if isinstance(mine.error, EmbeddingsUnavailable):
+            raise EmbeddingsUnavailable(str(mine.error)) from mine.error
         if mine.error is not None:
             raise mine.error
         return mine.vectors
@@ -386,10 +389,9 @@ class _Coalescer:
             rows = dict(zip(unique, self._encode(unique)))
             for wanted in batch:
                 wanted.vectors = _numpy().stack([rows[text] for text in wanted.texts])
-        except BaseException as exc:  # every caller hears of it, none waits forever
+        except BaseException as exc:  # every caller of the batch hears of it, none waits forever
             for wanted in batch:
                 wanted.error = exc
-            raise
         finally:
             for wanted in batch:
                 wanted.done = True

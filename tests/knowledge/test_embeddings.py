@@ -534,7 +534,9 @@ def test_an_encoder_failure_reaches_every_caller_of_its_batch_and_the_next_call_
 
     results = _embed_in_threads(coalescer, [["first"], ["b"], ["c"]], encoder)
 
-    assert all(result is failure for result in results)
+    for result in results:
+        assert isinstance(result, embeddings.EmbeddingsUnavailable)
+        assert str(result) == "the encoder cannot load" and result.__cause__ is failure
     encoder.fail = None
     np.testing.assert_array_equal(coalescer(["again"])[:, 0], [5.0])
     assert coalescer._queue == [] and not coalescer._busy
@@ -581,3 +583,24 @@ def test_a_document_s_chunks_are_encoded_on_their_own_not_queued(monkeypatch):
     embeddings.embed_query("How long do we keep batch records?")
 
     assert queued == [["How long do we keep batch records?"]]
+
+
+def test_a_failed_batch_does_not_fail_the_caller_that_encoded_it_for_others():
+    """Whoever is free encodes the oldest queued texts, which may be another caller's: their
+    failure is theirs, and the caller goes on to encode its own."""
+    np = pytest.importorskip("numpy")
+
+    def refuse_b(texts):
+        if "b" in texts:
+            raise embeddings.EmbeddingsUnavailable("b cannot be encoded")
+        return GatedEncoder.lengths(texts)
+
+    encoder = GatedEncoder(encode=refuse_b)
+    coalescer = embeddings._Coalescer(encoder, max_chars=2)  # b and cc do not fit together
+
+    first, b, cc = _embed_in_threads(coalescer, [["a"], ["b"], ["cc"]], encoder)
+
+    np.testing.assert_array_equal(first[:, 0], [1.0])
+    assert isinstance(b, embeddings.EmbeddingsUnavailable)
+    np.testing.assert_array_equal(cc[:, 0], [2.0])
+    assert encoder.calls == [["a"], ["b"], ["cc"]]
