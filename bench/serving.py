@@ -52,6 +52,17 @@ def _line(text: str) -> bytes:
     return json.dumps({"type": "text_delta", "text": text}).encode() + b"\n"
 
 
+def _relay(data: str, splitter, write) -> bool:
+    """One event's deltas through the splitter to `write` as NDJSON; False at `[DONE]`."""
+    if data.startswith("[DONE]"):
+        return False
+    for choice in json.loads(data).get("choices") or ():
+        text = splitter.feed((choice.get("delta") or {}).get("content") or "")
+        if text:
+            write(_line(text))
+    return True
+
+
 def _sinks(count: int) -> list[tuple[socket.socket, socket.socket]]:
     pairs = [socket.socketpair() for _ in range(count)]
     for writer, reader in pairs:
@@ -83,12 +94,8 @@ def _threads(base_url: str, count: int, box) -> None:
             stream_options={"include_usage": True}, max_tokens=400)
         with raw as response:
             for _, data in _server_sent_events(response.iter_lines()):
-                if data.startswith("[DONE]"):
+                if not _relay(data, splitter, sink.sendall):
                     break
-                for choice in json.loads(data).get("choices") or ():
-                    text = splitter.feed((choice.get("delta") or {}).get("content") or "")
-                    if text:
-                        sink.sendall(_line(text))
         done.append(time.perf_counter() - started)
 
     barrier = threading.Barrier(1)
@@ -112,20 +119,7 @@ def _asyncio(base_url: str, count: int, box) -> None:
     import openai
 
     from assistant.prompting import StreamSplitter
-
-    async def lines_to_events(lines):
-        event, data = "", []
-        async for line in lines:
-            if not line:
-                if data:
-                    yield event, "\n".join(data)
-                event, data = "", []
-            elif line.startswith("data:"):
-                data.append(line[6:] if line.startswith("data: ") else line[5:])
-            elif line.startswith("event:"):
-                event = line[6:].strip()
-        if data:
-            yield event, "\n".join(data)
+    from assistant.providers.openai import ServerSentEvents
 
     async def main() -> None:
         client = openai.AsyncOpenAI(
@@ -145,13 +139,11 @@ def _asyncio(base_url: str, count: int, box) -> None:
                     model="stand-in", messages=[], extra_body={"messages": MESSAGES},
                     stream=True, stream_options={"include_usage": True},
                     max_tokens=400) as response:
-                async for _, data in lines_to_events(response.iter_lines()):
-                    if data.startswith("[DONE]"):
+                events = ServerSentEvents()
+                async for line in response.iter_lines():
+                    event = events.line(line)
+                    if event is not None and not _relay(event[1], splitter, transport.write):
                         break
-                    for choice in json.loads(data).get("choices") or ():
-                        text = splitter.feed((choice.get("delta") or {}).get("content") or "")
-                        if text:
-                            transport.write(_line(text))
             done.append(time.perf_counter() - started)
 
         warm_sinks = _sinks(1)

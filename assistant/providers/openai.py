@@ -182,21 +182,40 @@ class OpenAIProvider:
         yield Finish(usage=usage, suggestions=suggestions)
 
 
-def _server_sent_events(lines: Iterator[str]) -> Iterator[tuple[str, str]]:
-    """(event name, data) of each Server-Sent Event: `data:` lines joined, comments and
-    other fields skipped."""
-    event, data = "", []
-    for line in lines:
+class ServerSentEvents:
+    """Server-Sent Events read line by line: `line()` gives (event name, data) when a line
+    ends an event, `end()` what the last lines left open; `data:` lines joined, comments and
+    other fields skipped. Fed by a blocking iterator here and by an asynchronous one in
+    bench/serving.py."""
+
+    def __init__(self) -> None:
+        self._event, self._data = "", []
+
+    def line(self, line: str) -> tuple[str, str] | None:
         if not line:
-            if data:
-                yield event, "\n".join(data)
-            event, data = "", []
-        elif line.startswith("data:"):
-            data.append(line[6:] if line.startswith("data: ") else line[5:])
+            return self.end()
+        if line.startswith("data:"):
+            self._data.append(line[6:] if line.startswith("data: ") else line[5:])
         elif line.startswith("event:"):
-            event = line[6:].strip()
-    if data:
-        yield event, "\n".join(data)
+            self._event = line[6:].strip()
+        return None
+
+    def end(self) -> tuple[str, str] | None:
+        event = (self._event, "\n".join(self._data)) if self._data else None
+        self._event, self._data = "", []
+        return event
+
+
+def _server_sent_events(lines: Iterator[str]) -> Iterator[tuple[str, str]]:
+    """(event name, data) of each Server-Sent Event of `lines`."""
+    events = ServerSentEvents()
+    for line in lines:
+        event = events.line(line)
+        if event is not None:
+            yield event
+    event = events.end()
+    if event is not None:
+        yield event
 
 
 def _usage_of(usage: Any) -> Usage:
