@@ -28,8 +28,9 @@ that takes a set time to answer (docs/benchmarks.md, "Streamed answers at scale"
               asked one request after the other, and pg_stat_activity is polled for the
               bench database every 20 ms. Printed: wall ÷ answer time, first line and
               completion p50/p95, /health/ p50/p95 during the load, the most connections to
-              the database seen, CPU time of gunicorn's processes per answer (/proc), errors
-              (a status other than 200, a stream without `done`, a connection error), and
+              the database seen, CPU time of gunicorn's processes per answer and the
+              kernel's share of it (/proc), errors (a status other than 200, a stream
+              without `done`, a connection error), and
               credits charged (balance before − after) against the `credits_used` of the
               `done` lines; then no reservation may be left `reserved`, and `billing_verify`
               must find no difference.
@@ -324,9 +325,9 @@ class Server:
                 self.process.kill()
                 self.process.wait()
 
-    def cpu_jiffies(self) -> int:
-        """utime + stime of the master and every process below it."""
-        total, children = 0, {}
+    def cpu_jiffies(self) -> tuple[int, int]:
+        """(utime + stime, stime) of the master and every process below it."""
+        total, system, children = 0, 0, {}
         for entry in os.scandir("/proc"):
             if not entry.name.isdigit():
                 continue
@@ -335,17 +336,19 @@ class Server:
                     fields = f.read().rsplit(b")", 1)[1].split()
             except OSError:
                 continue
-            children.setdefault(int(fields[1]), []).append((int(entry.name),
-                                                            int(fields[11]) + int(fields[12])))
+            children.setdefault(int(fields[1]), []).append(
+                (int(entry.name), int(fields[11]) + int(fields[12]), int(fields[12])))
         todo = [self.process.pid]
         with open(f"/proc/{self.process.pid}/stat", "rb") as f:
             fields = f.read().rsplit(b")", 1)[1].split()
             total += int(fields[11]) + int(fields[12])
+            system += int(fields[12])
         while todo:
-            for pid, jiffies in children.get(todo.pop(), []):
+            for pid, jiffies, kernel in children.get(todo.pop(), []):
                 total += jiffies
+                system += kernel
                 todo.append(pid)
-        return total
+        return total, system
 
 
 def free_port() -> int:
@@ -504,6 +507,7 @@ class Result:
     health_errors: list = field(default_factory=list)
     connections: int = 0
     cpu_ms: float = 0.0
+    system_ms: float = 0.0
     other_cpu: float = 0.0
     answers: int = 0
     grounded: int = 0
@@ -522,7 +526,8 @@ class Result:
                 f"/health/ p50/p95 {ms(pct(self.health, 50))}/{ms(pct(self.health, 95))} ms "
                 f"(n={len(self.health)}, errors {len(self.health_errors)})  "
                 f"db connections max {self.connections}  "
-                f"server CPU/answer {self.cpu_ms:.1f} ms  other CPU {self.other_cpu:.0%}  "
+                f"server CPU/answer {self.cpu_ms:.1f} ms (system {self.system_ms:.1f})  "
+                f"other CPU {self.other_cpu:.0%}  "
                 f"answers {self.answers} (grounded {self.grounded})  errors {errors}{sample}  "
                 f"credits charged {self.charged} / reported {self.credits_reported}  "
                 f"left reserved {self.left_reserved}  billing_verify {self.verify}")
@@ -548,7 +553,7 @@ def measure(server: Server, args, api_key: str, questions: list, watch: Connecti
         load(server.port, api_key, questions, args.streams, offset))
     watch.running.clear()
     time.sleep(0.3)  # let every stream's last statements finish before reading the books
-    cpu = server.cpu_jiffies() - cpu_before
+    cpu, system = (after - before for after, before in zip(server.cpu_jiffies(), cpu_before))
     busy = machine_busy() - busy_before
     after_books = books(database_url)
     answered = [s for s in streams if s.done is not None and not s.error]
@@ -558,6 +563,7 @@ def measure(server: Server, args, api_key: str, questions: list, watch: Connecti
         done=[s.done for s in answered], health=health,
         errors=[s.error for s in streams if s.error], health_errors=health_errors,
         connections=watch.most, cpu_ms=cpu / HZ * 1000 / max(1, len(answered)),
+        system_ms=system / HZ * 1000 / max(1, len(answered)),
         other_cpu=max(0, busy - cpu) / HZ / max(wall, 1e-9) / (os.cpu_count() or 1),
         answers=len(answered), grounded=sum(1 for s in answered if not s.insufficient),
         charged=before_books["balance"] - after_books["balance"],
