@@ -25,8 +25,8 @@ def test_preload_loads_the_built_in_encoder_only_when_it_is_the_backend(settings
 def test_the_wsgi_application_starts_with_the_sdks_and_the_encoder_loaded(tmp_path):
     """A fresh interpreter, as a gunicorn worker: importing the application loads them."""
     code = ("import sys, egret.wsgi; from knowledge import minilm; "
-            "print('openai' in sys.modules, 'anthropic' in sys.modules, "
-            "minilm._encoder is not None)")
+            "print('openai.resources.chat' in sys.modules, "
+            "'anthropic.resources.messages' in sys.modules, minilm._encoder is not None)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120, check=True,
                          env={**_env(), "EGRET_VAR_DIR": str(tmp_path)})
