@@ -166,8 +166,7 @@ _STAGES = {"all": (_ALL, _ALL, "ts_rank_cd"), "pairs": (_PAIRS, _ANY, "ts_rank")
 
 
 def _tsquery_params(arity: int, config: str, query: str) -> list:
-    return {2: [config, query], 3: [config, config, query],
-            4: [config, query, config, query]}[arity]
+    return {2: [config, query], 4: [config, query, config, query]}[arity]
 
 
 def _postgres_ranked(query: str, where: str, params: list, limit: int, *, stage: str,
