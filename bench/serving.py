@@ -83,11 +83,8 @@ def _threads(base_url: str, count: int, box) -> None:
         timeout=60))
     sinks = _sinks(count)
     done: list[float] = []
-    start = [time.perf_counter()]
 
-    def one(sink: socket.socket) -> None:
-        barrier.wait()
-        started = start[0]
+    def one(sink: socket.socket, started: float) -> None:
         splitter = StreamSplitter()
         raw = client.chat.completions.with_streaming_response.create(
             model="stand-in", messages=[], extra_body={"messages": MESSAGES}, stream=True,
@@ -98,16 +95,20 @@ def _threads(base_url: str, count: int, box) -> None:
                     break
         done.append(time.perf_counter() - started)
 
-    barrier = threading.Barrier(1)
-    warm_sink = _sinks(1)[0]
-    one(warm_sink[0])  # a warm-up stream: the SDK's lazy imports and a first connection
+    warm_sink = _sinks(1)[0]  # both ends kept open while it is written to
+    one(warm_sink[0], time.perf_counter())  # warm-up: the SDK's lazy imports, a connection
     done.clear()
     barrier = threading.Barrier(count + 1)
-    threads = [threading.Thread(target=one, args=(w,)) for w, _ in sinks]
+
+    def at_once(sink: socket.socket) -> None:
+        barrier.wait()
+        one(sink, started)
+
+    threads = [threading.Thread(target=at_once, args=(w,)) for w, _ in sinks]
     for thread in threads:
         thread.start()
     before = os.times()
-    started = start[0] = time.perf_counter()
+    started = time.perf_counter()
     barrier.wait()
     for thread in threads:
         thread.join()

@@ -17,7 +17,11 @@ from typing import Any, Iterator
 
 import httpx
 import openai
-import openai.resources.chat  # noqa: F401 - see below
+# The SDK imports its chat resources on the first use of `client.chat`: 0.35 s of CPU
+# holding the GIL, which stalled every thread of a fresh worker during its first streamed
+# answer. Imported with this module instead, so a worker's providers.preload() pays it as
+# it starts (egret/wsgi.py).
+import openai.resources.chat  # noqa: F401
 from django.conf import settings
 
 from assistant.prompting import StreamSplitter, messages_for, split_suggestions, system_for
@@ -31,10 +35,6 @@ from assistant.providers.base import (
     sdk_errors,
 )
 
-# The SDK imports its chat resources on the first use of `client.chat`: 0.35 s of CPU
-# holding the GIL, which stalled every thread of a fresh worker during its first streamed
-# answer. Imported with this module instead, so a worker's providers.preload() pays it as
-# it starts (egret/wsgi.py).
 DEFAULT_MAX_TOKENS = 1024
 DEFAULT_TEMPERATURE = 0.2
 TOKEN_LIMIT_PARAMS = ("max_tokens", "max_completion_tokens")
