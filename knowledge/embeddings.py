@@ -338,9 +338,10 @@ class _Coalescer:
     its texts at once (no waiting for company); whoever arrives while it runs queues, and
     the next free caller encodes the oldest queued texts, up to `max_chars` (a bound on how
     long one batch keeps the next callers waiting), for all of them. A row's vector is the
-    same bits in a batch as alone (the encoder packs, it does not pad;
-    tests/knowledge/test_embeddings.py), so answers do not depend on who else asked. A
-    failure reaches the callers of its batch only, each raising it in its own thread."""
+    one it gets alone, to float32 rounding (the encoder packs, it does not pad; the last bit
+    of a component can differ where OpenBLAS has a separate kernel for small matrices;
+    tests/knowledge/test_embeddings.py). A failure reaches the callers of its batch only,
+    each raising it in its own thread."""
 
     def __init__(self, encode: Callable[[list[str]], np.ndarray], max_chars: int) -> None:
         self._encode = encode

