@@ -19,7 +19,9 @@ question (embeddings) of its section and, within the nearest sections, of the se
 itself (a sentence that answers in other words: "Notify ... within 72 hours" for "how fast
 must we tell the regulator?"), and small bonuses for the source's rank, a matching
 heading, list items when the question asks for a list, and numbers when it asks "how
-long/often". Each part of a several-part question gets its best sentence first.
+long/often". Each part of a several-part question gets its best sentence first, scored on
+its own words and on each sentence's closeness in meaning to that part ("how long must the
+paperwork be kept?" finds "Retain ... records for ... five years" in any section).
 """
 
 from __future__ import annotations
@@ -87,6 +89,8 @@ LIST_BONUS = 0.6
 SENTENCE_WEIGHT = 20.0  # per unit of a sentence's cosine above the floor, in overlap points
 SENTENCE_FLOOR = 0.35
 MAX_SENTENCES_EMBEDDED = 40  # more than this in the nearest sections: no sentence cosines
+PART_SENTENCE_WEIGHT = 30.0  # a part's own cosine to a sentence, above SENTENCE_FLOOR
+MAX_PART_SENTENCES = 200  # more candidate sentences than this: parts go by their words alone
 MEANING_MARGIN = 0.08  # sections within this cosine of the nearest one count for meaning
 MEANING_WEIGHT = 10.0  # per unit of cosine above the floor, in term-overlap points
 RANK_BONUS = 0.3  # the top source's edge over the last; retrieval already ranked them
@@ -129,7 +133,7 @@ class _Budget:
 
 _BUDGETS = {
     # compliance quotes more and cites more; advisory leaves room for "What to do".
-    "compliance": _Budget(sentences=6, per_source=4, words=215, min_ratio=0.45),
+    "compliance": _Budget(sentences=6, per_source=4, words=200, min_ratio=0.45),
     "advisory": _Budget(sentences=5, per_source=2, words=170, min_ratio=0.4),
 }
 
@@ -415,17 +419,41 @@ def question_parts(question: str) -> list[str]:
     return parts if len(parts) > 1 else [question]
 
 
+def _part_cosines(parts: list[str], units: list[_Unit]) -> list[dict[_Unit, float]]:
+    """Each part's cosine to every unit, when embeddings are on: a part is a question of its
+    own, and the sentence answering it ("Retain ... records for the life of the equipment plus
+    five years" for "how long must the paperwork be kept?") often shares no word with it and
+    sits in a section far from the whole question in meaning. Units are embedded once per
+    text (remembered), so the sources' sentences cost nothing the second time."""
+    if not units or len(units) > MAX_PART_SENTENCES or not embeddings.enabled():
+        return []
+    try:
+        vectors = embeddings.embed_texts([*parts, *map(_embedded_text, units)])
+    except embeddings.EmbeddingsUnavailable:
+        return []
+    products = vectors[len(parts):] @ vectors[:len(parts)].T
+    return [{unit: float(products[i, index]) for i, unit in enumerate(units)}
+            for index in range(len(parts))]
+
+
 def _part_leaders(request: GenerationRequest, parts: list[str], units: list[_Unit],
                   scores: dict[_Unit, float], idf: dict[str, float],
                   meaning: dict[_Unit, float]) -> list[_Unit]:
     """For a several-part question (`parts`, question_parts()), the unit answering each part
-    best (parts scored on their own words, ties broken by the whole question's score)."""
+    best (parts scored on their own words and their own closeness in meaning to each unit,
+    _part_cosines(); ties broken by the whole question's score)."""
     if len(parts) < 2:
         return []
     leaders: list[_Unit] = []
-    for part in parts:
+    closeness = _part_cosines(parts, units)
+    for index, part in enumerate(parts):
         weights = {term: 1.0 for term in terms(part)}
-        part_scores = _scores(request, units, weights, idf, meaning)
+        part_meaning = meaning
+        if closeness:
+            part_meaning = {unit: value + PART_SENTENCE_WEIGHT
+                            * max(0.0, closeness[index][unit] - SENTENCE_FLOOR)
+                            for unit, value in meaning.items()}
+        part_scores = _scores(request, units, weights, idf, part_meaning)
         # Another part's answer does not answer this one again.
         best = max((u for u in units if u not in leaders),
                    key=lambda u: (part_scores[u], scores[u], -u.source, -u.position), default=None)

@@ -228,6 +228,41 @@ def test_each_part_of_a_several_part_question_is_answered():
     assert "a plan walkthrough at least every two years" in text
 
 
+def test_a_part_is_answered_by_a_sentence_close_to_it_in_meaning_alone(monkeypatch):
+    """"How long must the paperwork be archived?" shares no word with "Retain protocols ...
+    records for the life of the equipment plus at least five years", which sits in a section
+    of its own: the part's own closeness in meaning to each sentence finds it."""
+    import numpy as np
+
+    from assistant.providers import extractive
+    from knowledge import embeddings
+
+    raw = (LIBRARY / "biotech/gmp/cleaning-validation.md").read_text(encoding="utf-8")
+    sections = {part.split("\n", 1)[0]: part.split("\n", 1)[1] for part in raw.split("\n## ")[1:]}
+    text = "\n\n".join(f"### {name}\n\n{sections[name]}" for name in (
+        "Executing the Validation", "Maintaining the Validated State", "Documentation"))
+    source = SourceText(1, "Cleaning Validation", text, "")
+    question = ("How many consecutive runs are needed to validate cleaning, and how long must the "
+                "validation paperwork be archived?")
+    retention = "for the life of the equipment plus at least five years"
+
+    def embed(texts):  # keeping records and archiving paperwork are one meaning; all else another
+        rows = [[1.0, 0.1] if re.search(r"archived|\bRetain\b", t) else [0.05, 1.0]
+                for t in texts]
+        return np.array([np.array(r) / np.linalg.norm(r) for r in rows], dtype=np.float32)
+
+    monkeypatch.setattr(embeddings, "enabled", lambda: True)
+    monkeypatch.setattr(embeddings, "embed_texts", embed)
+    assert extractive.question_parts(question)[1] == (
+        "how long must the validation paperwork be archived")
+    answer = _generate(question, sources=[source]).text
+    assert retention in answer
+    assert "at least three consecutive occasions" in answer  # the other part still answered
+
+    monkeypatch.setattr(embeddings, "enabled", lambda: False)
+    assert retention not in _generate(question, sources=[source]).text  # words alone miss it
+
+
 def test_every_part_of_a_three_part_question_gets_its_whole_list():
     """Three lists of ~90 words answer three parts: the budget of a one-part question would
     leave the last one out."""
