@@ -405,10 +405,12 @@ def _scores(request: GenerationRequest, units: list[_Unit], weights: dict[str, f
 
 
 # "How quickly must we notify, and what must the notice contain?": each part gets an answer.
+# A question word may follow a preposition: "..., and for how long?", "..., and by when?".
+_ASKING = (r"(?:(?:by|for|at|in|to|from|until|within|under|on)\s+)?")
 _PART_BREAK = re.compile(
-    r"\?\s*|[;,]?\s+(?:and|or|also|plus)\s+(?=(?:how|what|who|whom|when|which|where|whether|"
-    r"do|does|is|are|must|should|can|to what)\b)|,\s+(?=(?:how|what|who|whom|when|which|where|"
-    r"whether)\b)", re.I)
+    r"\?\s*|[;,]?\s+(?:and|or|also|plus)\s+(?=" + _ASKING + r"(?:how|what|who|whom|when|which|"
+    r"where|whether|do|does|is|are|must|should|can|to what)\b)|,\s+(?=" + _ASKING
+    + r"(?:how|what|who|whom|when|which|where|whether)\b)", re.I)
 MIN_PART_TERMS = 1
 
 

@@ -223,6 +223,9 @@ def test_each_part_of_a_several_part_question_is_answered():
     assert question_parts(question) == ["How soon must the after-action report be produced",
                                         "how often must Tier 3 functions be tested"]
     assert question_parts("What must the report include?") == ["What must the report include?"]
+    assert question_parts("Who signs the report, and by when is it due, and for how long is it "
+                          "kept?") == ["Who signs the report", "by when is it due",
+                                       "for how long is it kept"]
     text = _generate(question).text
     assert "within 30 days" in text
     assert "a plan walkthrough at least every two years" in text
