@@ -411,12 +411,59 @@ _PART_BREAK = re.compile(
     r"\?\s*|[;,]?\s+(?:and|or|also|plus)\s+(?=" + _ASKING + r"(?:how|what|who|whom|when|which|"
     r"where|whether|do|does|is|are|must|should|can|to what)\b)|,\s+(?=" + _ASKING
     + r"(?:how|what|who|whom|when|which|where|whether)\b)", re.I)
+# "..., and if our CRO keeps the file, who is responsible for it?": the condition opens the
+# next question.
+_CONDITION_BREAK = re.compile(
+    r"[;,]\s+(?:and|but)\s+(?=(?:if|once|when|where|after|before|while)\b)", re.I)
+_CLAUSE = re.compile(r"[.:!,;()]+\s*|\s[-–—]\s")
+_WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
+_QUESTION_WORDS = frozenset("how what who whom whose which where whether why".split())
+_AUXILIARIES = frozenset("do does did is are was were can could must should shall will would may "
+                         "might has have had".split())
+_LEADING = frozenset("and but also plus or so then".split())
+_PREPOSITIONS = frozenset("by at for in to from until under on of with within".split())
 MIN_PART_TERMS = 1
 
 
+def _asks(text: str) -> bool:
+    """Whether a clause of `text` is a question: it opens with a question word or an
+    auxiliary ("how often ...", "do we ...", "by when ...", "when is ..."), or has a
+    question word followed by an auxiliary ("once it ends, what do we ...")."""
+    for clause in _CLAUSE.split(text):
+        words = _WORD.findall(clause.lower())
+        while words and words[0] in _LEADING:
+            words = words[1:]
+        if words and words[0] in _PREPOSITIONS:
+            words = words[1:]
+        if not words:
+            continue
+        first = words[0].split("'")[0]
+        if (first in _QUESTION_WORDS or first in _AUXILIARIES
+                or (first == "when" and words[1:2] and words[1] in _AUXILIARIES)):
+            return True
+        if any(word in _QUESTION_WORDS and _AUXILIARIES & set(words[i + 1:i + 3])
+               for i, word in enumerate(words)):
+            return True
+    return False
+
+
 def question_parts(question: str) -> list[str]:
-    """The questions inside a question; one part when it asks one thing."""
-    parts = [part.strip(" ,;") for part in _PART_BREAK.split(question)]
+    """The questions inside a question; one part when it asks one thing. A clause after the
+    first part that asks nothing ("and if our CRO keeps the file") is the condition of the
+    question after it and joins it; the first part keeps its own place even when it only sets
+    the scene ("After a ransomware attack, ..."): its passage is the one that frames the rest."""
+    pieces = [piece.strip(" ,;") for part in _PART_BREAK.split(question)
+              for piece in _CONDITION_BREAK.split(part)]
+    pieces = [piece for piece in pieces if piece]
+    parts: list[str] = []
+    condition = ""
+    for index, piece in enumerate(pieces):
+        piece = f"{condition}, {piece}" if condition else piece
+        condition = ""
+        if 0 < index < len(pieces) - 1 and not _asks(piece):
+            condition = piece
+        else:
+            parts.append(piece)
     parts = [part for part in parts if len(terms(part)) >= MIN_PART_TERMS]
     return parts if len(parts) > 1 else [question]
 

@@ -226,6 +226,15 @@ def test_each_part_of_a_several_part_question_is_answered():
     assert question_parts("Who signs the report, and by when is it due, and for how long is it "
                           "kept?") == ["Who signs the report", "by when is it due",
                                        "for how long is it kept"]
+    # A condition opens the question after it; a scene-setting first clause keeps its place.
+    assert question_parts("What must happen before the paper originals are shredded, and if "
+                          "our CRO keeps the file, who is on the hook for it?") == [
+        "What must happen before the paper originals are shredded",
+        "if our CRO keeps the file, who is on the hook for it"]
+    assert question_parts("After an outage, how fast must we report it, and once it is over, "
+                          "what must the review cover?") == [
+        "After an outage", "how fast must we report it",
+        "once it is over, what must the review cover"]
     text = _generate(question).text
     assert "within 30 days" in text
     assert "a plan walkthrough at least every two years" in text
