@@ -121,6 +121,7 @@ MAX_EXTRA_PARTS = 2  # for at most this many further parts (answers stay under 3
 # A sentence from another document than the one the answer leads with needs this share of
 # the best score: it is there for what the lead document does not say, not as filler.
 OTHER_DOCUMENT_RATIO = 0.75
+TOP_SPREAD = 2.0  # the best score counts for at most this many times the second best
 
 
 @dataclass(frozen=True)
@@ -593,7 +594,11 @@ def _select(units: list[_Unit], scores: dict[_Unit, float], budget: _Budget,
     )
     if not ranked:
         return []
-    floor = scores[ranked[0]] * budget.min_ratio
+    # Relative to the best sentence, but to no more than twice the second best: one sentence
+    # far above the rest (it holds most of the question's words) would otherwise shut out the
+    # rest of the answer.
+    floor = min(scores[ranked[0]], TOP_SPREAD * scores[ranked[min(1, len(ranked) - 1)]]
+                ) * budget.min_ratio
     chosen: list[_Unit] = []
     seen: set[str] = set()
     per_source: Counter[int] = Counter()

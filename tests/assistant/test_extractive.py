@@ -305,6 +305,34 @@ def test_every_part_of_a_three_part_question_gets_its_whole_list():
     assert len(answer) < 3000
 
 
+def test_one_sentence_far_above_the_rest_does_not_shut_them_out(monkeypatch):
+    """The score floor is relative to the best sentence, but to no more than twice the second
+    best: a sentence holding most of the question's words would otherwise leave the ones
+    that answer the rest of it (scored a third of its score) out of the answer."""
+    from assistant.providers import extractive
+
+    text = ("## Investigation\n\nInvestigate critical and major deviations with a structured "
+            "root cause method.\n\n## Grading\n\nGrade a deviation as critical when it can "
+            "reach a patient unnoticed. Grade it as major when it can affect quality but will "
+            "be caught before release. Grade it as minor when only a record is incomplete. The "
+            "quality unit confirms every grade within five working days of the report, and the "
+            "grade sets the depth of the investigation that follows it.\n\n## Canteen\n\n"
+            "The canteen opens at noon.")
+    units = extractive._source_units(0, SourceText(1, "Deviations", text))
+    rank = {"Investigate critical": 10.0, "Grade a deviation": 3.0, "Grade it as major": 2.9,
+            "Grade it as minor": 2.8, "The canteen": 0.5}
+    scores = {u: next((v for k, v in rank.items() if u.text.startswith(k)), 0.0) for u in units}
+    budget = extractive._BUDGETS["compliance"]
+    chosen = " ".join(u.text for u in extractive._select(units, scores, budget))
+    assert "Grade it as minor when only a record is incomplete." in chosen
+    assert "canteen" not in chosen
+
+    monkeypatch.setattr(extractive, "TOP_SPREAD", float("inf"))  # the floor of the best alone
+    chosen = [u.text for u in extractive._select(units, scores, budget)]
+    assert chosen == ["Investigate critical and major deviations with a structured root cause "
+                      "method."]
+
+
 def test_the_answer_leads_with_the_document_that_answers_without_filler_from_another():
     register = SourceText(1, "Records Guide", "## Breach Register\n\nKeep a register of every "
                           "personal data breach, including those not notified, for five years.")
