@@ -334,14 +334,22 @@ def _embedded_text(unit: _Unit) -> str:
     return f"{key} {unit.text}" if key else unit.text
 
 
-def _sentence_cosines(question: str, units: list[_Unit]) -> dict[_Unit, float]:
-    """Cosine of each unit of the nearest sections to the question, when embeddings are on
-    (vectors are remembered per text, so recurring sentences cost nothing)."""
-    if not units or len(units) > MAX_SENTENCES_EMBEDDED or not embeddings.enabled():
-        return {}
+def _embedded(queries: list[str], units: list[_Unit], most: int):
+    """The vectors of `queries` then of `units` (one row each), or None when embeddings are
+    off or unavailable, or there are no units or more than `most` (vectors are remembered
+    per text, so recurring sentences cost nothing)."""
+    if not units or len(units) > most or not embeddings.enabled():
+        return None
     try:
-        vectors = embeddings.embed_texts([question, *map(_embedded_text, units)])
+        return embeddings.embed_texts([*queries, *map(_embedded_text, units)])
     except embeddings.EmbeddingsUnavailable:
+        return None
+
+
+def _sentence_cosines(question: str, units: list[_Unit]) -> dict[_Unit, float]:
+    """Cosine of each unit of the nearest sections to the question, when embeddings are on."""
+    vectors = _embedded([question], units, MAX_SENTENCES_EMBEDDED)
+    if vectors is None:
         return {}
     return {unit: float(vectors[i + 1] @ vectors[0]) for i, unit in enumerate(units)}
 
@@ -407,7 +415,8 @@ def _scores(request: GenerationRequest, units: list[_Unit], weights: dict[str, f
 
 # "How quickly must we notify, and what must the notice contain?": each part gets an answer.
 # A question word may follow a preposition: "..., and for how long?", "..., and by when?".
-_ASKING = r"(?:(?:by|for|at|in|to|from|until|within|under|on)\s+)?"
+_ASKING_PREPOSITIONS = ("by", "for", "at", "in", "to", "from", "until", "within", "under", "on")
+_ASKING = r"(?:(?:" + "|".join(_ASKING_PREPOSITIONS) + r")\s+)?"
 _PART_BREAK = re.compile(
     r"\?\s*|[;,]?\s+(?:and|or|also|plus)\s+(?=" + _ASKING + r"(?:how|what|who|whom|when|which|"
     r"where|whether|do|does|is|are|must|should|can|to what)\b)|,\s+(?=" + _ASKING
@@ -422,7 +431,7 @@ _QUESTION_WORDS = frozenset("how what who whom whose which where whether why".sp
 _AUXILIARIES = frozenset("do does did is are was were can could must should shall will would may "
                          "might has have had".split())
 _LEADING = frozenset("and but also plus or so then".split())
-_PREPOSITIONS = frozenset("by at for in to from until under on of with within".split())
+_PREPOSITIONS = frozenset(_ASKING_PREPOSITIONS) | {"of", "with"}
 MIN_PART_TERMS = 1
 
 
@@ -474,13 +483,9 @@ def _part_cosines(parts: list[str], units: list[_Unit]) -> list[dict[_Unit, floa
     """Each part's cosine to every unit, when embeddings are on: a part is a question of its
     own, and the sentence answering it ("Retain ... records for the life of the equipment plus
     five years" for "how long must the paperwork be kept?") often shares no word with it and
-    sits in a section far from the whole question in meaning. Units are embedded once per
-    text (remembered), so the sources' sentences cost nothing the second time."""
-    if not units or len(units) > MAX_PART_SENTENCES or not embeddings.enabled():
-        return []
-    try:
-        vectors = embeddings.embed_texts([*parts, *map(_embedded_text, units)])
-    except embeddings.EmbeddingsUnavailable:
+    sits in a section far from the whole question in meaning."""
+    vectors = _embedded(parts, units, MAX_PART_SENTENCES)
+    if vectors is None:
         return []
     products = vectors[len(parts):] @ vectors[:len(parts)].T
     return [{unit: float(products[i, index]) for i, unit in enumerate(units)}
