@@ -10,7 +10,9 @@ another organization's private chunks are never candidates, whatever the limit.
 from __future__ import annotations
 
 import re
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, replace
 
 from django.conf import settings
@@ -21,6 +23,7 @@ from knowledge import embeddings, vectors
 from knowledge.models import Chunk, Document
 
 SCOPES = ("all", "public", "private")
+_PARTS = {"all": ("public", "private"), "public": ("public",), "private": ("private",)}
 RRF_K = 60
 CANDIDATES = 50  # per ranking, before fusion
 # Matching rows ranked per full-text statement on PostgreSQL, at most (docs/benchmarks.md,
@@ -59,16 +62,19 @@ def search(query: str, *, domain=None, category=None, organization=None, scope: 
         raise ValueError(f"scope must be one of {SCOPES}")
     method = method or embeddings.search_method()
     where, params = _filters(domain, category, organization, scope)
-    if where is None:
-        return []
+    words = re.findall(r"\w+", query.lower())
+    if where is None or all(word in STOPWORDS for word in words):
+        return []  # nothing to look for: an empty question, or only words like "the and of"
     depth = max(limit, CANDIDATES)
+    parts = [_filters(domain, category, organization, part) for part in _PARTS[scope]]
+    parts = [(w, p) for w, p in parts if w is not None]
     if method == "lexical":
         ranked = _lexical(query, where, params, limit)
     elif method == "semantic":
-        ranked = _semantic(query, where, params, depth)
+        ranked = _semantic(query, where, params, depth, parts)
     elif method == "hybrid":
         ranked = _fuse(_lexical(query, where, params, depth),
-                       _semantic(query, where, params, depth))
+                       _semantic(query, where, params, depth, parts))
     else:
         raise ValueError(f"unknown retrieval method {method!r}")
     return _hydrate(ranked[:limit], organization)
@@ -329,28 +335,110 @@ def _sqlite(query: str, where: str, params: list, limit: int) -> list[tuple[int,
     return [(pk, -rank / (1.0 - rank)) for pk, rank in rows]
 
 
-def _semantic(query: str, where: str, params: list, limit: int) -> list[tuple[int, float]]:
+def _semantic(query: str, where: str, params: list, limit: int,
+              parts: list | None = None) -> list[tuple[int, float]]:
     # pgvector's HNSW index where the column exists (knowledge/vectors.py), the tenant filter
-    # inside the same query; otherwise an exact cosine over the filtered chunks in NumPy.
+    # inside the same query; otherwise an exact cosine in NumPy over the vectors of each part
+    # of the scope (`parts`: the public library, the organization's own documents).
     if vectors.column() is not None:
         ranked = vectors.search(embeddings.embed_query(query), where, params, limit)
         if ranked is not None:
             return [(pk, max(0.0, score)) for pk, score in ranked]
-    return _semantic_exact(query, where, params, limit)
+    return _semantic_exact(query, where, params, limit, parts)
 
 
-def _semantic_exact(query: str, where: str, params: list, limit: int) -> list[tuple[int, float]]:
+def _semantic_exact(query: str, where: str, params: list, limit: int,
+                    parts: list | None = None) -> list[tuple[int, float]]:
+    """The `limit` chunks nearest the question among those `where` selects, or, given
+    `parts` (filters that together select the same chunks), among each part's, merged: the
+    public library's vectors are then kept once for every organization that asks."""
     import numpy as np
 
+    question = np.asarray(embeddings.embed_query(query), dtype=np.float32)
+    parts = parts or [(where, params)]
+    found: list[tuple[int, float]] = []
+    for (part_where, part_params), stamp in zip(parts, _stamps(parts)):
+        scope = _scope_vectors(part_where, part_params, stamp)
+        if scope is not None and scope.matrix.shape[1] != question.shape[0]:
+            scope = _scope_vectors(part_where, part_params, stamp, fresh=True)  # another model
+        if scope is None or scope.matrix.shape[1] != question.shape[0]:
+            continue  # stored vectors of another width: `reindex` has not run yet
+        best = embeddings.top_k(question, scope.matrix, limit, unit_rows=True)
+        found.extend((scope.ids[i], max(0.0, float(score))) for i, score in best)
+    return sorted(found, key=lambda hit: (-hit[1], hit[0]))[:limit]
+
+
+# --- The scope's vectors, kept per process (exact search without pgvector) -----------------
+SCOPE_VECTORS_KEPT = 32  # scopes: a library category, an organization's documents
+SCOPE_VECTORS_BYTES = 256 * 1024 * 1024  # at most, kept per process (the least recent go)
+SCOPE_VECTORS_TTL = 300.0  # seconds before the vectors are read again whatever the stamp says
+
+
+@dataclass(frozen=True)
+class _ScopeVectors:
+    stamp: tuple  # (documents, latest change of one) when read
+    read_at: float
+    ids: list
+    matrix: object  # float32 array, one unit-length row per chunk of `ids`
+
+
+_SCOPES: OrderedDict = OrderedDict()
+_SCOPES_LOCK = threading.Lock()
+
+
+def _stamps(parts: list) -> list[tuple]:
+    """Each part's stamp (how many documents, the latest `updated_at` of one), read from the
+    documents table with the chunks' own filter (a document and its chunks carry the same
+    organization, domain and category): one statement for all parts, whatever their size."""
+    sql = " UNION ALL ".join(
+        f"SELECT {index}, count(*), max(c.updated_at) FROM knowledge_document c WHERE {where}"
+        for index, (where, _) in enumerate(parts))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [param for _, params in parts for param in params])
+        rows = {index: (str(count), str(latest)) for index, count, latest in cursor.fetchall()}
+    return [rows[index] for index in range(len(parts))]
+
+
+def _scope_vectors(where: str, params: list, stamp: tuple, *,
+                   fresh: bool = False) -> _ScopeVectors | None:
+    """Every embedded chunk of the scope and its vector (scaled to unit length), read once and
+    kept while the scope's documents are unchanged (`stamp`, _stamps(): checking it costs the
+    same on ten chunks or a million). Ingestion, failure and re-ingestion move `updated_at`;
+    an upload or a deletion moves the count; `reindex` touches every document. Vectors are
+    also read again after SCOPE_VECTORS_TTL, or at once (`fresh`) when their width no longer
+    matches the question's."""
+    import numpy as np
+
+    key = (connection.alias, connection.settings_dict["NAME"], where, tuple(map(str, params)))
+    with _SCOPES_LOCK:
+        kept = _SCOPES.get(key)
+        if kept is not None and not fresh and kept.stamp == stamp and (
+                time.monotonic() - kept.read_at < SCOPE_VECTORS_TTL):
+            _SCOPES.move_to_end(key)
+            return kept if kept.ids else None
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT c.id, c.embedding FROM knowledge_chunk c WHERE {where} "
-                       "AND c.embedding IS NOT NULL", params)
+                       "AND c.embedding IS NOT NULL ORDER BY c.id", params)
         rows = cursor.fetchall()
-    if not rows:
-        return []
-    matrix = np.vstack([embeddings.from_bytes(blob) for _, blob in rows])
-    best = embeddings.top_k(embeddings.embed_query(query), matrix, limit)
-    return [(rows[i][0], max(0.0, float(score))) for i, score in best]
+    vectors = [embeddings.from_bytes(blob) for _, blob in rows]
+    width = max((v.shape[0] for v in vectors), default=0)  # a reindex half done: one width
+    rows = [(pk, v) for (pk, _), v in zip(rows, vectors) if v.shape[0] == width]
+    matrix = None
+    if rows:
+        matrix = np.vstack([v for _, v in rows]).astype(np.float32)
+        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+        norms[~(norms > 0)] = np.inf  # zero or corrupt rows score 0
+        matrix /= norms
+    scope = _ScopeVectors(stamp=stamp, read_at=time.monotonic(), ids=[pk for pk, _ in rows],
+                          matrix=matrix)
+    with _SCOPES_LOCK:
+        _SCOPES[key] = scope
+        _SCOPES.move_to_end(key)
+        while len(_SCOPES) > 1 and (len(_SCOPES) > SCOPE_VECTORS_KEPT or sum(
+                kept.matrix.nbytes for kept in _SCOPES.values() if kept.matrix is not None)
+                > SCOPE_VECTORS_BYTES):
+            _SCOPES.popitem(last=False)
+    return scope if scope.ids else None
 
 
 def _fuse(*rankings: list[tuple[int, float]]) -> list[tuple[int, float]]:

@@ -10,6 +10,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import connection, transaction
 from django.db.models import Count, Sum
+from django.utils import timezone
 from rest_framework import status
 from rest_framework.exceptions import APIException
 
@@ -53,7 +54,7 @@ def ingestion_enqueue(document: Document) -> None:
 
     if document.status != Document.Status.PROCESSING:
         Document.objects.filter(pk=document.pk).update(status=Document.Status.PROCESSING,
-                                                       error="")
+                                                       error="", updated_at=timezone.now())
         document.status, document.error = Document.Status.PROCESSING, ""
     transaction.on_commit(lambda: ingest_document.enqueue(str(document.pk)))
 
@@ -103,7 +104,7 @@ def document_ingest(document_id, *, keep_on_failure: bool = False) -> Document:
         pgvector.sync(document_id=document.pk)
         Document.objects.filter(pk=document.pk).update(
             status=Document.Status.READY, error="", page_count=parsed.page_count,
-            chunk_count=len(drafts))
+            chunk_count=len(drafts), updated_at=timezone.now())
         events.document_finished(document, status=Document.Status.READY)
     document.refresh_from_db()
     return document
@@ -136,7 +137,8 @@ def _fail(document: Document, error: str) -> Document:
     with transaction.atomic():
         Chunk.objects.filter(document=document).delete()
         Document.objects.filter(pk=document.pk).update(
-            status=Document.Status.FAILED, error=error, chunk_count=0)
+            status=Document.Status.FAILED, error=error, chunk_count=0,
+            updated_at=timezone.now())
         events.document_finished(document, status=Document.Status.FAILED, error=error)
     document.refresh_from_db()
     return document
@@ -174,6 +176,8 @@ def embeddings_rebuild(*, batch_size: int = 256) -> int:
             batch = []
     if batch:
         done += _embed_batch(batch)
+    # Processes keeping a scope's vectors (knowledge/retrieval.py) read them again.
+    Document.objects.update(updated_at=timezone.now())
     return done
 
 
