@@ -495,8 +495,9 @@ EGRET_SEARCH_CONFIG = os.environ.get("EGRET_SEARCH_CONFIG", "english")
 # Optional semantic search (knowledge/embeddings.py): "" off, "local" (requirements-semantic.txt)
 # or "openai" (any OpenAI-compatible /v1/embeddings endpoint).
 EGRET_EMBEDDINGS = os.environ.get("EGRET_EMBEDDINGS", "minilm").strip().lower()
-# search()'s default method: "" picks "hybrid" when embeddings are on and "lexical" when off;
-# "lexical" (reranked by meaning when embeddings are on), "semantic" or "hybrid" force one.
+# search()'s default method: "" picks "hybrid" for the local/openai backends and "lexical"
+# (reranked by meaning when embeddings are on) otherwise; "lexical", "semantic" or "hybrid"
+# force one.
 EGRET_SEARCH_METHOD = os.environ.get("EGRET_SEARCH_METHOD", "").strip().lower()
 if EGRET_SEARCH_METHOD not in ("", "lexical", "semantic", "hybrid"):
     raise ImproperlyConfigured("EGRET_SEARCH_METHOD must be lexical, semantic or hybrid.")
@@ -505,7 +506,7 @@ if EGRET_SEARCH_METHOD not in ("", "lexical", "semantic", "hybrid"):
 EGRET_MIN_SIMILARITY = env_float("EGRET_MIN_SIMILARITY", 0.46)
 # ... and two passages of one document this close, together (a question in other words
 # than its document's that several of its sections address).
-EGRET_MIN_DOCUMENT_SIMILARITY = env_float("EGRET_MIN_DOCUMENT_SIMILARITY", 0.38)
+EGRET_MIN_DOCUMENT_SIMILARITY = env_float("EGRET_MIN_DOCUMENT_SIMILARITY", 0.36)
 EGRET_EMBEDDINGS_MODEL = os.environ.get("EGRET_EMBEDDINGS_MODEL", "")
 EGRET_EMBEDDINGS_URL = os.environ.get("EGRET_EMBEDDINGS_URL", "https://api.openai.com/v1")
 EGRET_EMBEDDINGS_API_KEY = os.environ.get("EGRET_EMBEDDINGS_API_KEY", "")

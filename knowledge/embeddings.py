@@ -87,17 +87,17 @@ def enabled() -> bool:
 
 def search_method() -> str:
     """How search() uses embeddings by default: "hybrid" (the nearest stored vectors are
-    candidates beside the lexical ones, fused by rank) whenever embeddings are on, unless
-    EGRET_SEARCH_METHOD says otherwise; "lexical" when they are off. Without pgvector the
-    nearest vectors come from an exact search over the scope's vectors, kept in memory per
-    process (knowledge/retrieval.py, _scope_vectors()). Measured on questions none of the
-    candidates was fitted to, the hybrid pool brought 5-8 points more of the key facts into
-    the context than lexical candidates reranked by meaning (docs/benchmarks.md, "Answers: a
-    fourth set")."""
+    candidates beside the lexical ones, fused by rank) with the ``local`` and ``openai``
+    backends or when EGRET_SEARCH_METHOD says so; otherwise "lexical" (the built-in
+    ``minilm`` reranks the lexical candidates instead). Without pgvector the nearest vectors
+    come from an exact search over the scope's vectors, kept in memory per process
+    (knowledge/retrieval.py, _scope_vectors()). The hybrid pool was measured for the built-in
+    model and not made its default: it brought more facts into the context of questions
+    written later, fewer on the held-out ones (docs/benchmarks.md, "Answers: a fourth set")."""
     chosen = str(getattr(settings, "EGRET_SEARCH_METHOD", "") or "").strip().lower()
     if chosen:
         return chosen
-    return "hybrid" if enabled() else "lexical"
+    return "hybrid" if backend_name() in ("local", "openai") else "lexical"
 
 
 def _model_setting() -> str:

@@ -134,7 +134,7 @@ class _Budget:
 
 _BUDGETS = {
     # compliance quotes more and cites more; advisory leaves room for "What to do".
-    "compliance": _Budget(sentences=6, per_source=4, words=190, min_ratio=0.45),
+    "compliance": _Budget(sentences=6, per_source=4, words=185, min_ratio=0.45),
     "advisory": _Budget(sentences=5, per_source=2, words=170, min_ratio=0.4),
 }
 

@@ -80,6 +80,20 @@ def test_a_passage_close_in_meaning_grounds_a_question_in_other_words(settings):
     assert ground(question, [far]).insufficient
 
 
+def test_a_section_the_passage_was_widened_with_counts_for_its_closeness(settings):
+    settings.EGRET_MIN_SIMILARITY = 0.46
+    question = "If ransomware hits us, who gets to decide whether we pay?"
+    found = Chunk(text="Agree in advance who may take urgent decisions during an attack.",
+                  heading_path="Cyber › Decision-Making", section="Decision-Making")
+    widened = Passage(chunk=found, document=Document(title="Cyber"), score=0.5,
+                      scope="public", similarity=0.35,
+                      relevance=(("Decision-Making", 0.35), ("Ransom Demands", 0.63)))
+    assert not ground(question, [widened]).insufficient
+    alone = Passage(chunk=found, document=widened.document, score=0.5, scope="public",
+                    similarity=0.35, relevance=(("Decision-Making", 0.35),))
+    assert ground(question, [alone]).insufficient
+
+
 def _near(text: str, path: str, document: Document, similarity: float) -> Passage:
     chunk = Chunk(text=text, heading_path=path, section=path.split(" › ")[-1])
     return Passage(chunk=chunk, document=document, score=0.5, scope="public",

@@ -257,23 +257,21 @@ def test_other_organizations_private_documents_never_come_back(api, org, make_us
     assert "weekly" not in body["response"]
 
 
-# 21: one of them is the stamp of the scope's vectors kept in memory for the nearest-vector
-# candidates (knowledge/retrieval.py, _scope_vectors()); the first question read the vectors.
-def test_query_continuing_a_session_stays_within_21_sql_queries(
+def test_query_continuing_a_session_stays_within_20_sql_queries(
         org, library, make_key, key_client, django_assert_max_num_queries):
     _, raw = make_key(org)
     api = key_client(raw)
     session_id = ask(api).json()["session_id"]
-    with django_assert_max_num_queries(21):
+    with django_assert_max_num_queries(20):
         response = ask(api, query="And how fast must Tier 1 functions recover?",
                        session_id=session_id)
     assert response.status_code == 200 and response.json()["credits_used"] == 1
 
 
-def test_jwt_query_continuing_a_session_stays_within_21_sql_queries(
+def test_jwt_query_continuing_a_session_stays_within_20_sql_queries(
         api, org, django_assert_max_num_queries):
     session_id = ask(api).json()["session_id"]
-    with django_assert_max_num_queries(21):
+    with django_assert_max_num_queries(20):
         response = ask(api, query="And how fast must Tier 1 functions recover?",
                        session_id=session_id)
     assert response.status_code == 200

@@ -122,19 +122,19 @@ def openai_settings(
 # --------------------------------------------------------------------------- configuration
 
 
-def test_the_builtin_minilm_is_the_default_and_search_is_hybrid():
+def test_the_builtin_minilm_is_the_default_and_search_stays_lexical():
     assert embeddings.backend_name() == "minilm"
     assert embeddings.enabled() is True
-    assert embeddings.search_method() == "hybrid"
+    assert embeddings.search_method() == "lexical"  # reranked by meaning instead
 
 
 @pytest.mark.parametrize("backend, method", [("local", "hybrid"), ("openai", "hybrid"),
-                                             ("minilm", "hybrid"), ("off", "lexical")])
+                                             ("minilm", "lexical"), ("off", "lexical")])
 def test_search_method_follows_the_backend_unless_set(settings, backend, method):
     settings.EGRET_EMBEDDINGS = backend
     assert embeddings.search_method() == method
-    settings.EGRET_SEARCH_METHOD = "lexical"
-    assert embeddings.search_method() == "lexical"
+    settings.EGRET_SEARCH_METHOD = "hybrid"
+    assert embeddings.search_method() == "hybrid"
 
 
 @pytest.mark.parametrize("value", ["off", "", "none"])
