@@ -262,11 +262,17 @@ def main() -> int:
     args = parser.parse_args()
     worker_counts = [int(w) for w in args.workers.split(",")]
 
+    url = throwaway_server_url()
+    return in_throwaway_database(url, args.keep, lambda: run(args, worker_counts))
+
+
+def throwaway_server_url() -> str:
+    """DATABASE_URL, or exit with how to set it: the server the throwaway database goes on."""
     url = os.environ.get("DATABASE_URL", "")
     if not url:
         sys.exit("Set DATABASE_URL=postgres://user@host:port/anything (a throwaway database "
                  "egret_bench_<pid> is created on that server and dropped at the end).")
-    return in_throwaway_database(url, args.keep, lambda: run(args, worker_counts))
+    return url
 
 
 def in_throwaway_database(url: str, keep: bool, body, name: str | None = None) -> int:

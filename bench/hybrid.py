@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.billing import in_throwaway_database, machine  # noqa: E402
+from bench.billing import in_throwaway_database, machine, throwaway_server_url  # noqa: E402
 from bench.retrieval import build_corpus, make_queries, pct  # noqa: E402
 
 WIDTH = 384
@@ -154,10 +154,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--keep", action="store_true", help="do not drop the database")
     args = parser.parse_args()
-    url = os.environ.get("DATABASE_URL", "")
-    if not url:
-        sys.exit("Set DATABASE_URL=postgres://user@host:port/anything (a throwaway database "
-                 "egret_bench_<pid> is created on that server and dropped at the end).")
+    url = throwaway_server_url()
     os.environ["EGRET_EMBEDDINGS"] = "minilm"
     os.environ["EGRET_SEARCH_METHOD"] = ""
     return in_throwaway_database(url, args.keep, lambda: run(args))

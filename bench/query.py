@@ -69,7 +69,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.billing import in_throwaway_database, machine  # noqa: E402
+from bench.billing import in_throwaway_database, machine, throwaway_server_url  # noqa: E402
 from bench.retrieval import STOPWORDS as ZIPF_STOPWORDS  # noqa: E402
 from bench.retrieval import build_corpus, make_queries, pct  # noqa: E402
 
@@ -445,10 +445,7 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="do not drop the database")
     args = parser.parse_args()
 
-    url = os.environ.get("DATABASE_URL", "")
-    if not url:
-        sys.exit("Set DATABASE_URL=postgres://user@host:port/anything (a throwaway database "
-                 "egret_bench_<pid> is created on that server and dropped at the end).")
+    url = throwaway_server_url()
     if not url.startswith(("postgres://", "postgresql://")):
         sys.exit("bench/query.py needs DATABASE_URL=postgres://... (PostgreSQL only).")
     # Read by the settings of this process (in-process split) and, through ServedApp's

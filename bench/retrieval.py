@@ -52,7 +52,7 @@ sys.path.insert(0, str(ROOT))
 from urllib.parse import urlsplit, urlunsplit  # noqa: E402
 
 from bench.billing import (admin_connection, in_throwaway_database, machine,  # noqa: E402
-                           setup_django)
+                           setup_django, throwaway_server_url)
 
 TARGET_P50_MS = 25.0
 TARGET_RATIO = 1.5
@@ -419,10 +419,7 @@ def main() -> int:
                              "(ingestion skipped)")
     args = parser.parse_args()
 
-    url = os.environ.get("DATABASE_URL", "")
-    if not url:
-        sys.exit("Set DATABASE_URL=postgres://user@host:port/anything (a throwaway database "
-                 "egret_bench_<pid> is created on that server and dropped at the end).")
+    url = throwaway_server_url()
     os.environ["EGRET_EMBEDDINGS"] = ""  # lexical search only
     if args.database:
         return in_named_database(url, args.database, lambda: run(args))

@@ -62,15 +62,18 @@ def search(query: str, *, domain=None, category=None, organization=None, scope: 
         raise ValueError(f"scope must be one of {SCOPES}")
     method = method or embeddings.search_method()
     where, params = _filters(domain, category, organization, scope)
-    words = re.findall(r"\w+", query.lower())
-    if where is None or all(word in STOPWORDS for word in words):
+    if where is None:
+        return []
+    if method == "lexical":
+        return _hydrate(_lexical(query, where, params, limit)[:limit], organization)
+    if all(word in STOPWORDS for word in re.findall(r"\w+", query.lower())):
         return []  # nothing to look for: an empty question, or only words like "the and of"
     depth = max(limit, CANDIDATES)
+    # The parts of the scope (the library, the organization's documents) are searched apart
+    # without pgvector, so the library's vectors are kept once for every organization.
     parts = [_filters(domain, category, organization, part) for part in _PARTS[scope]]
     parts = [(w, p) for w, p in parts if w is not None]
-    if method == "lexical":
-        ranked = _lexical(query, where, params, limit)
-    elif method == "semantic":
+    if method == "semantic":
         ranked = _semantic(query, where, params, depth, parts)
     elif method == "hybrid":
         ranked = _fuse(_lexical(query, where, params, depth),

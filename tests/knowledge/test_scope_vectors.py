@@ -169,3 +169,11 @@ def test_the_kept_vectors_stay_within_their_byte_budget(scope, monkeypatch, doma
     retrieval._semantic_exact("q", where, params, 1)  # 6 rows: the first scope goes
     assert len(retrieval._SCOPES) == 1
     assert next(iter(retrieval._SCOPES.values())).matrix.shape[0] == 6
+
+
+@pytest.mark.parametrize("method", ["semantic", "hybrid"])
+def test_a_question_of_stopwords_alone_finds_nothing_by_meaning(scope, domain, category, method):
+    scope["ask"](_axis(0))
+    for query in ("the and of", "   "):
+        assert retrieval.search(query, domain=domain, category=category, method=method) == []
+    assert retrieval.search("batch", domain=domain, category=category, method=method)
