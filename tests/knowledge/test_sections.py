@@ -146,6 +146,27 @@ def test_passages_for_an_answer_come_from_the_document_most_hits_point_to(domain
     assert "the likely consequences" in passages[0].text
 
 
+def test_the_best_candidate_keeps_a_place_beside_documents_with_more_hits(
+        domain, category, monkeypatch):
+    best = ingest("# Lawful Bases\n\n## Contract\n\nProcessing for advertising is not "
+                  "necessary for the contract.", "bases.md", domain=domain, category=category)
+    rivals = [ingest(f"# Rival {n}\n\n## Part\n\nA contract clause {n}.", f"rival-{n}.md",
+                     domain=domain, category=category) for n in range(2)]
+    chunks = {c.document_id: c for c in Chunk.objects.all()}
+    pool = [retrieval.Passage(chunk=chunks[d.pk], document=d, score=0.5, scope="public")
+            for d in (best, *rivals, *rivals, *rivals)]  # the best once, each rival thrice
+    monkeypatch.setattr(retrieval, "search", lambda *args, **kwargs: pool)
+    monkeypatch.setattr(retrieval, "_question_vector", lambda query: None)
+    handed: list = []
+    monkeypatch.setattr(retrieval, "widen",
+                        lambda passages, **kwargs: handed.extend(passages) or passages)
+    retrieval.passages_for("is advertising needed for the contract", limit=2,
+                           domain=domain, category=category)
+    # The rivals' documents weigh more (three hits each), yet the best hit is within the
+    # first two widened, in the last place.
+    assert [p.document for p in handed[:2]] == [rivals[0], best]
+
+
 def test_an_existing_chunk_gets_a_path_from_its_title_and_section(policy):
     from knowledge.services import heading_path
 
