@@ -361,11 +361,9 @@ def _semantic_exact(query: str, where: str, params: list, limit: int,
     parts = parts or [(where, params)]
     found: list[tuple[int, float]] = []
     for (part_where, part_params), stamp in zip(parts, _stamps(parts)):
-        scope = _scope_vectors(part_where, part_params, stamp)
-        if scope is not None and scope.matrix.shape[1] != question.shape[0]:
-            scope = _scope_vectors(part_where, part_params, stamp, fresh=True)  # another model
-        if scope is None or scope.matrix.shape[1] != question.shape[0]:
-            continue  # stored vectors of another width: `reindex` has not run yet
+        scope = _scope_vectors(part_where, part_params, stamp, question.shape[0])
+        if scope is None:
+            continue  # nothing embedded, or vectors of another width: `reindex` has not run
         best = embeddings.top_k(question, scope.matrix, limit, unit_rows=True)
         found.extend((scope.ids[i], max(0.0, float(score))) for i, score in best)
     return sorted(found, key=lambda hit: (-hit[1], hit[0]))[:limit]
@@ -402,20 +400,20 @@ def _stamps(parts: list) -> list[tuple]:
     return [rows[index] for index in range(len(parts))]
 
 
-def _scope_vectors(where: str, params: list, stamp: tuple, *,
-                   fresh: bool = False) -> _ScopeVectors | None:
+def _scope_vectors(where: str, params: list, stamp: tuple,
+                   width: int) -> _ScopeVectors | None:
     """Every embedded chunk of the scope and its vector (scaled to unit length), read once and
     kept while the scope's documents are unchanged (`stamp`, _stamps(): checking it costs the
     same on ten chunks or a million). Ingestion, failure and re-ingestion move `updated_at`;
     an upload or a deletion moves the count; `reindex` touches every document. Vectors are
-    also read again after SCOPE_VECTORS_TTL, or at once (`fresh`) when their width no longer
-    matches the question's."""
+    also read again after SCOPE_VECTORS_TTL, or at once when their width is not the
+    question's (`width`). None when the scope has no vector of that width."""
     import numpy as np
 
     key = (connection.alias, connection.settings_dict["NAME"], where, tuple(map(str, params)))
     with _SCOPES_LOCK:
         kept = _SCOPES.get(key)
-        if kept is not None and not fresh and kept.stamp == stamp and (
+        if kept is not None and kept.stamp == stamp and _width(kept) in (0, width) and (
                 time.monotonic() - kept.read_at < SCOPE_VECTORS_TTL):
             _SCOPES.move_to_end(key)
             return kept if kept.ids else None
@@ -424,8 +422,8 @@ def _scope_vectors(where: str, params: list, stamp: tuple, *,
                        "AND c.embedding IS NOT NULL ORDER BY c.id", params)
         rows = cursor.fetchall()
     vectors = [embeddings.from_bytes(blob) for _, blob in rows]
-    width = max((v.shape[0] for v in vectors), default=0)  # a reindex half done: one width
-    rows = [(pk, v) for (pk, _), v in zip(rows, vectors) if v.shape[0] == width]
+    widest = max((v.shape[0] for v in vectors), default=0)  # a reindex half done: one width
+    rows = [(pk, v) for (pk, _), v in zip(rows, vectors) if v.shape[0] == widest]
     matrix = None
     if rows:
         matrix = np.vstack([v for _, v in rows]).astype(np.float32)
@@ -441,7 +439,11 @@ def _scope_vectors(where: str, params: list, stamp: tuple, *,
                 kept.matrix.nbytes for kept in _SCOPES.values() if kept.matrix is not None)
                 > SCOPE_VECTORS_BYTES):
             _SCOPES.popitem(last=False)
-    return scope if scope.ids else None
+    return scope if scope.ids and _width(scope) == width else None
+
+
+def _width(scope: _ScopeVectors) -> int:
+    return 0 if scope.matrix is None else scope.matrix.shape[1]
 
 
 def _fuse(*rankings: list[tuple[int, float]]) -> list[tuple[int, float]]:
