@@ -7,8 +7,9 @@ contains (with the light stemmer of assistant/suggestions.py, so "tests" matches
 "testing"). A passage below `EGRET_MIN_COVERAGE` does not count as a source; when none is left the answer is
 `insufficient_context` and costs nothing. With embeddings on, a passage close enough in
 meaning (`EGRET_MIN_SIMILARITY`), or two sections of one document a little less close
-(`EGRET_MIN_DOCUMENT_SIMILARITY`), count too; once a document covers the question, its other
-retrieved sections are sources as well.
+(`EGRET_MIN_DOCUMENT_SIMILARITY`), count too, and when none does, a passage with one sentence
+close to the question or to one of its parts (`EGRET_MIN_SENTENCE_SIMILARITY`); once a
+document covers the question, its other retrieved sections are sources as well.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from assistant.suggestions import stem, terms
+from knowledge import embeddings
+from knowledge.chunking import split_sentences
 from knowledge.retrieval import Passage, terms_of
 
 # Words that shape a question but say nothing about its subject ("how long must we ...").
@@ -98,6 +101,43 @@ def closeness(passage: Passage) -> float:
     return max([passage.similarity or 0.0, *(cosine for _, cosine in passage.relevance)])
 
 
+MIN_SENTENCE_WORDS = 4  # shorter sentences (headings, "Good data should be:") say too little
+MAX_SENTENCES = 200  # looked at, best passages first: a bound on the embeddings of one question
+
+
+def _sentence_documents(question: str, passages: list[Passage]) -> set:
+    """Documents of the passages holding a sentence within EGRET_MIN_SENTENCE_SIMILARITY of
+    the question or of one of its parts (question_parts()). A section's cosine averages a
+    whole section, so a question in other words that one sentence answers ("by when do we
+    have to write it up?" and "Produce an after-action report within 30 days of every
+    exercise") can stay below EGRET_MIN_SIMILARITY; the off-topic questions of the evaluation
+    set come no closer to any sentence than 0.41 (docs/benchmarks.md). Costs an embedding per
+    sentence not embedded before (remembered per text: the library's sentences recur), so it
+    is only asked when nothing else covers the question."""
+    floor = settings.EGRET_MIN_SENTENCE_SIMILARITY
+    if floor > 1 or not passages or not embeddings.enabled():
+        return set()
+    from assistant.providers.extractive import question_parts  # the provider's own split
+
+    owners: dict[str, set] = {}
+    for passage in passages:
+        for sentence in split_sentences(passage.text):
+            if len(sentence.split()) >= MIN_SENTENCE_WORDS and (
+                    sentence in owners or len(owners) < MAX_SENTENCES):
+                owners.setdefault(sentence, set()).add(passage.document.pk)
+    parts = question_parts(question)
+    queries = [question, *parts] if len(parts) > 1 else [question]
+    if not owners:
+        return set()
+    try:
+        vectors = embeddings.embed_texts([*queries, *owners])
+    except embeddings.EmbeddingsUnavailable:
+        return set()
+    closest = (vectors[len(queries):] @ vectors[:len(queries)].T).max(axis=1)
+    return {document for cosine, documents in zip(closest, owners.values())
+            if cosine >= floor for document in documents}
+
+
 @dataclass(frozen=True)
 class Grounding:
     passages: list[Passage]  # the ones good enough to cite, best first
@@ -133,7 +173,9 @@ def ground(question: str, passages: list[Passage], *, minimum: float | None = No
     close = _close_documents(passages)
     if not (any(covers(n, p) for n, p in scored) or close
             or _document_covers(stems, passages, phrases, minimum)):
-        return Grounding([], "insufficient")
+        close = _sentence_documents(question, passages)
+        if not close:
+            return Grounding([], "insufficient")
     # The question is covered; other passages that share two of its words with it are the
     # rest of the answer, not noise, and so are the other sections retrieved from a document
     # that covers it (the part of a several-part question put in other words).

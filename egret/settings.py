@@ -507,6 +507,10 @@ EGRET_MIN_SIMILARITY = env_float("EGRET_MIN_SIMILARITY", 0.46)
 # ... and two passages of one document this close, together (a question in other words
 # than its document's that several of its sections address).
 EGRET_MIN_DOCUMENT_SIMILARITY = env_float("EGRET_MIN_DOCUMENT_SIMILARITY", 0.36)
+# ... or one sentence of a passage this close to the question or to one of its parts, when
+# nothing else covers it (a sentence answers a part in other words: "write it up" for "an
+# after-action report").
+EGRET_MIN_SENTENCE_SIMILARITY = env_float("EGRET_MIN_SENTENCE_SIMILARITY", 0.48)
 EGRET_EMBEDDINGS_MODEL = os.environ.get("EGRET_EMBEDDINGS_MODEL", "")
 EGRET_EMBEDDINGS_URL = os.environ.get("EGRET_EMBEDDINGS_URL", "https://api.openai.com/v1")
 EGRET_EMBEDDINGS_API_KEY = os.environ.get("EGRET_EMBEDDINGS_API_KEY", "")

@@ -41,7 +41,8 @@ def test_scattered_common_words_do_not_ground_an_off_topic_question():
     assert ground(question, [bia]).insufficient
 
 
-def test_widened_neighbours_do_not_vouch_for_a_passage():
+def test_widened_neighbours_do_not_vouch_for_a_passage(settings):
+    settings.EGRET_MIN_SENTENCE_SIMILARITY = 2  # the word rules alone
     question = "What is the boiling point of ethanol at sea level?"
     unrelated = passage("Calibrate balances monthly.", "Equipment › Calibration",
                         context="Calibrate balances monthly. Ethanol boiling point, sea level.")
@@ -58,7 +59,9 @@ def test_once_grounded_other_passages_sharing_two_words_are_kept():
     assert kept[:2] == [lead, support]
 
 
-def test_passages_covering_a_question_only_together_and_each_too_thin_are_insufficient():
+def test_passages_covering_a_question_only_together_and_each_too_thin_are_insufficient(
+        settings):
+    settings.EGRET_MIN_SENTENCE_SIMILARITY = 2  # the word rules alone
     question = "What kind of training, induction, appraisal and supervision do new starters get?"
     passages = [passage(text, f"Guide › S{n}") for n, text in enumerate([
         "Training is given on the first kind of day.", "Induction happens in week one.",
@@ -126,3 +129,48 @@ def test_a_covering_documents_other_sections_are_kept_as_sources():
                         Document(pk=2, title="Cleaning"))
     result = ground(question, [retention, review, elsewhere])
     assert result.passages == [retention, review]
+
+
+_DRILL = ("We ran a failover drill last week and found a bunch of problems. By when do we have "
+          "to write it up, and how long do we have to fix the serious issues?")
+_TESTING = ("Produce an after-action report within 30 days of every exercise. Exercises are "
+            "scheduled by the continuity team each quarter. High-rated issues should be "
+            "remediated within 90 days, and medium-rated issues within 180 days.")
+
+
+def _far_section(question_text: str = _TESTING) -> Passage:
+    """A section the question shares a word or two with, far from it in meaning as a whole."""
+    chunk = Chunk(text=question_text, heading_path="Testing › After-Action Reporting",
+                  section="After-Action Reporting")
+    return Passage(chunk=chunk, document=Document(pk=7, title="Testing"), score=0.5,
+                   scope="public", similarity=0.30, relevance=(("", 0.30),))
+
+
+def test_one_sentence_answering_a_part_in_other_words_grounds_the_question(settings):
+    # The section as a whole is far (0.30), and only "issues" is shared; the part "how long do
+    # we have to fix the serious issues" and "High-rated issues should be remediated within 90
+    # days" are close (real all-MiniLM-L6-v2 vectors).
+    settings.EGRET_MIN_SIMILARITY, settings.EGRET_MIN_DOCUMENT_SIMILARITY = 0.46, 0.36
+    settings.EGRET_MIN_SENTENCE_SIMILARITY = 0.48
+    section = _far_section()
+    result = ground(_DRILL, [section])
+    assert not result.insufficient and result.passages == [section]
+    # Without that sentence, or with the rule off, nothing grounds it.
+    assert ground(_DRILL, [_far_section(_TESTING.rsplit(" High-", 1)[0])]).insufficient
+    settings.EGRET_MIN_SENTENCE_SIMILARITY = 2
+    assert ground(_DRILL, [section]).insufficient
+
+
+def test_no_sentence_of_the_library_grounds_an_off_topic_question(settings):
+    settings.EGRET_MIN_SENTENCE_SIMILARITY = 0.48
+    question = ("How much business interruption insurance cover should a mid-sized company "
+                "buy, and roughly what does it cost?")
+    assert ground(question, [_far_section()]).insufficient
+
+
+def test_without_embeddings_the_sentence_rule_is_off(settings, monkeypatch):
+    from knowledge import embeddings
+
+    settings.EGRET_MIN_SENTENCE_SIMILARITY = 0.48
+    monkeypatch.setattr(embeddings, "enabled", lambda: False)
+    assert ground(_DRILL, [_far_section()]).insufficient
