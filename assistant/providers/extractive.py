@@ -21,7 +21,10 @@ must we tell the regulator?"), and small bonuses for the source's rank, a matchi
 heading, list items when the question asks for a list, and numbers when it asks "how
 long/often". Each part of a several-part question gets its best sentence first, scored on
 its own words and on each sentence's closeness in meaning to that part ("how long must the
-paperwork be kept?" finds "Retain ... records for ... five years" in any section).
+paperwork be kept?" finds "Retain ... records for ... five years" in any section). The answer
+leads with the document whose quotes score best, unless another retrieved document's
+sentences are clearly nearer in meaning to the question and each of its parts; then that one
+leads and the others' sentences count for less (_favoured_document()).
 """
 
 from __future__ import annotations
@@ -121,6 +124,12 @@ MAX_EXTRA_PARTS = 2  # for at most this many further parts (answers stay under 3
 # A sentence from another document than the one the answer leads with needs this share of
 # the best score: it is there for what the lead document does not say, not as filler.
 OTHER_DOCUMENT_RATIO = 0.75
+# _favoured_document(): how much nearer in meaning (summed cosines of the best sentences for
+# the question and each of its parts) another document must be than the one the answer would
+# lead with, and what the other documents' scores are then worth.
+FAVOUR_MARGIN = 0.2
+FAVOURED_DAMP = 0.5
+FAVOUR_SECTIONS = 3
 TOP_SPREAD = 2.0  # the best score counts for at most this many times the second best
 
 
@@ -371,7 +380,10 @@ def _meaning(request: GenerationRequest, units: list[_Unit]) -> dict[_Unit, floa
 
 
 def _scores(request: GenerationRequest, units: list[_Unit], weights: dict[str, float],
-            idf: dict[str, float], meaning: dict[_Unit, float]) -> dict[_Unit, float]:
+            idf: dict[str, float], meaning: dict[_Unit, float],
+            favoured: str | None = None) -> dict[_Unit, float]:
+    """Each unit's relevance to the question (`weights`). With `favoured` (a document title,
+    _favoured_document()), the units of other documents count for FAVOURED_DAMP of theirs."""
     quantity_question = bool(_QUANTITY_QUESTION.search(request.question))
     list_question = bool(_LIST_QUESTION.search(request.question))
     compliance = request.mode != "advisory"
@@ -409,6 +421,8 @@ def _scores(request: GenerationRequest, units: list[_Unit], weights: dict[str, f
             score += OBLIGATION_BONUS
         if list_question and _unit_key(unit) is not None:
             score += LIST_BONUS
+        if favoured is not None and request.sources[unit.source].title != favoured:
+            score *= FAVOURED_DAMP
         scores[unit] = score
     return scores
 
@@ -494,7 +508,7 @@ def _part_cosines(parts: list[str], units: list[_Unit]) -> list[dict[_Unit, floa
 
 def _part_leaders(request: GenerationRequest, parts: list[str], units: list[_Unit],
                   scores: dict[_Unit, float], idf: dict[str, float],
-                  meaning: dict[_Unit, float]) -> list[_Unit]:
+                  meaning: dict[_Unit, float], favoured: str | None = None) -> list[_Unit]:
     """For a several-part question (`parts`, question_parts()), the unit answering each part
     best (parts scored on their own words and their own closeness in meaning to each unit,
     _part_cosines(); ties broken by the whole question's score)."""
@@ -509,7 +523,7 @@ def _part_leaders(request: GenerationRequest, parts: list[str], units: list[_Uni
             part_meaning = {unit: value + PART_SENTENCE_WEIGHT
                             * max(0.0, closeness[index][unit] - SENTENCE_FLOOR)
                             for unit, value in meaning.items()}
-        part_scores = _scores(request, units, weights, idf, part_meaning)
+        part_scores = _scores(request, units, weights, idf, part_meaning, favoured)
         # Another part's answer does not answer this one again.
         best = max((u for u in units if u not in leaders),
                    key=lambda u: (part_scores[u], scores[u], -u.source, -u.position), default=None)
@@ -819,6 +833,58 @@ NO_SOURCES_TEXT = (
 )
 
 
+def _favoured_document(request: GenerationRequest, units: list[_Unit], parts: list[str],
+                       lead: str) -> str | None:
+    """A second opinion on the document an answer leads with, by meaning: for each document,
+    the cosine of its sentence nearest the question, plus, for a several-part question, that
+    of its sentence nearest each part. When another document's total beats that of `lead`
+    (the document whose quotes scored best on words) by FAVOUR_MARGIN, that document is the
+    one to answer from: "it's in our business interest instead of asking for consent" is
+    legitimate interests in the lawful-bases guidance, though "objects" and "customer" pull
+    toward the data subject rights guidance. None when embeddings are off or unavailable,
+    or there are more than MAX_PART_SENTENCES units."""
+    queries = [request.question, *parts] if len(parts) > 1 else [request.question]
+    # Each document's FAVOUR_SECTIONS sections nearest the question (all of a source that has
+    # no cosines): the sentences that can answer it, at a bounded cost in embeddings (a
+    # sentence not seen before costs about 5 ms).
+    nearest: dict[str, list[tuple[float, int, str]]] = {}
+    for index, source in enumerate(request.sources):
+        for heading, cosine in source.relevance:
+            nearest.setdefault(source.title, []).append((cosine, index, heading))
+    kept = {(index, heading) for sections in nearest.values()
+            for _, index, heading in sorted(sections, reverse=True)[:FAVOUR_SECTIONS]}
+    units = [unit for unit in units if (unit.source, unit.heading) in kept
+             or not request.sources[unit.source].relevance]
+    vectors = _embedded(queries, units, MAX_PART_SENTENCES)
+    if vectors is None:
+        return None
+    closeness = vectors[len(queries):] @ vectors[:len(queries)].T
+    best: dict[str, list[float]] = {}
+    for row, unit in zip(closeness, units):
+        title = request.sources[unit.source].title
+        best[title] = [max(a, float(b)) for a, b in zip(best.get(title, [-1.0] * len(row)), row)]
+    totals = {title: sum(values) for title, values in best.items()}
+    favoured = max(totals, key=lambda title: totals[title])
+    if favoured != lead and totals[favoured] - totals.get(lead, 0.0) >= FAVOUR_MARGIN:
+        return favoured
+    return None
+
+
+def _chosen(request: GenerationRequest, units: list[_Unit], mode: str, parts: list[str],
+            favoured: str | None = None) -> tuple[dict[_Unit, float], list[_Unit]]:
+    """The units' scores and the units the answer quotes (leaders, lead list or section, then
+    the best of the rest within the budget)."""
+    idf, meaning = _idf(units), _meaning(request, units)
+    scores = _scores(request, units, _query_weights(request), idf, meaning, favoured)
+    budget = _budget(mode, parts)
+    chosen = _select(units, scores, budget,
+                     _part_leaders(request, parts, units, scores, idf, meaning, favoured),
+                     _lead_list(request, units, scores, meaning, budget)
+                     or _lead_section(units, scores), [s.title for s in request.sources],
+                     frozenset(terms(request.question)))
+    return scores, chosen
+
+
 def compose(request: GenerationRequest) -> str:
     """The whole Markdown answer for a request (pure function of the request)."""
     mode = "advisory" if request.mode == "advisory" else "compliance"
@@ -829,15 +895,13 @@ def compose(request: GenerationRequest) -> str:
     ]
     if not units:
         return NO_SOURCES_TEXT
-    idf, meaning = _idf(units), _meaning(request, units)
-    scores = _scores(request, units, _query_weights(request), idf, meaning)
     parts = question_parts(request.question)
-    budget = _budget(mode, parts)
-    chosen = _select(units, scores, budget,
-                     _part_leaders(request, parts, units, scores, idf, meaning),
-                     _lead_list(request, units, scores, meaning, budget)
-                     or _lead_section(units, scores), [s.title for s in request.sources],
-                     frozenset(terms(request.question)))
+    scores, chosen = _chosen(request, units, mode, parts)
+    if chosen:
+        lead = request.sources[_lead_order(request.sources, chosen, scores)[0]].title
+        favoured = _favoured_document(request, units, parts, lead)
+        if favoured is not None:
+            scores, chosen = _chosen(request, units, mode, parts, favoured)
     matched = bool(chosen)
     if not matched:
         chosen = _fallback(units)

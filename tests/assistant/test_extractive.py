@@ -348,6 +348,39 @@ def test_the_answer_leads_with_the_document_that_answers_without_filler_from_ano
     assert "within 72 hours" in answer and "register" not in answer
 
 
+def test_the_document_nearest_in_meaning_leads_when_the_words_point_elsewhere(monkeypatch):
+    """Words favour the rights guidance (marketing, use, customer against business, interest);
+    the lawful-bases guidance is far nearer the question in meaning: it leads, and the other
+    document's sentences count for less."""
+    import numpy as np
+
+    from assistant.providers import extractive
+    from knowledge import embeddings
+
+    rights = SourceText(1, "Subject Rights", "## Objections\n\nStop the marketing use at once "
+                        "when a customer objects.")
+    bases = SourceText(2, "Lawful Bases", "## Legitimate Interests\n\nDocument a balancing "
+                       "test before relying on legitimate business interests. Review the "
+                       "assessment at least every two years.")
+    question = ("Marketing wants to use customer data in our business interest instead of "
+                "asking for consent: what do we write down?")
+
+    def embed(texts):  # the lawful-bases sentences and the question share one meaning
+        rows = [[1.0, 0.1] if re.search(r"balancing|Review the assessment|business interest", t)
+                else [0.05, 1.0] for t in texts]
+        return np.array([np.array(r) / np.linalg.norm(r) for r in rows], dtype=np.float32)
+
+    monkeypatch.setattr(embeddings, "enabled", lambda: True)
+    monkeypatch.setattr(embeddings, "embed_texts", embed)
+    answer = _generate(question, sources=[rights, bases]).text
+    assert answer.split("\n\n")[1].startswith("**Lawful Bases — Legitimate Interests**")
+    assert "balancing test" in answer and "every two years" in answer
+
+    monkeypatch.setattr(extractive, "FAVOUR_MARGIN", float("inf"))  # words alone
+    assert _generate(question, sources=[rights, bases]).text.split("\n\n")[1].startswith(
+        "**Subject Rights")
+
+
 def test_another_document_still_answers_what_the_lead_one_does_not():
     text = _generate("How often must the BIA be refreshed, and how soon after an exercise is "
                      "the report due?", sources=_sources([(TESTING, "Conducting the Exercise"),
