@@ -167,6 +167,32 @@ def test_the_best_candidate_keeps_a_place_beside_documents_with_more_hits(
     assert [p.document for p in handed[:2]] == [rivals[0], best]
 
 
+def test_the_nearest_candidate_in_meaning_keeps_a_place_too(domain, category, monkeypatch):
+    best = ingest("# Monitoring\n\n## Visits\n\nMonitors review the sponsor's forms at each "
+                  "visit.", "monitoring.md", domain=domain, category=category)
+    nearest = ingest("# Investigators\n\n## Records\n\nEnter visit data within 5 working "
+                     "days.", "investigators.md", domain=domain, category=category)
+    rivals = [ingest(f"# Rival {n}\n\n## Part\n\nA sponsor form {n}.", f"rival-{n}.md",
+                     domain=domain, category=category) for n in range(2)]
+    chunks = {c.document_id: c for c in Chunk.objects.all()}
+
+    def hit(document, similarity):
+        return retrieval.Passage(chunk=chunks[document.pk], document=document, score=0.5,
+                                 scope="public", similarity=similarity)
+
+    pool = [hit(best, 0.45), *[hit(r, 0.40) for r in rivals * 3], hit(nearest, 0.61)]
+    monkeypatch.setattr(retrieval, "search", lambda *args, **kwargs: pool)
+    monkeypatch.setattr(retrieval, "_question_vector", lambda query: None)
+    handed: list = []
+    monkeypatch.setattr(retrieval, "widen",
+                        lambda passages, **kwargs: handed.extend(passages) or passages)
+    retrieval.passages_for("how quickly must visit data reach the sponsor's forms", limit=3,
+                           domain=domain, category=category)
+    # The rivals weigh most; the best hit and the nearest in meaning take the last places.
+    assert [p.document for p in handed[:3]] == [rivals[0], nearest, best]
+    assert handed[3].document == rivals[0]  # the displaced come next, in their order
+
+
 def test_an_existing_chunk_gets_a_path_from_its_title_and_section(policy):
     from knowledge.services import heading_path
 
