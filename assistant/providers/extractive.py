@@ -113,7 +113,7 @@ FOLLOW_UP_TERMS = 3  # a question with fewer content terms than this is a follow
 
 SHORT_INTRO_WORDS = 4
 MAX_LIST_UNITS = 16  # a list introduction and its items quoted together, at most
-WHOLE_SECTION_WORDS = 90
+WHOLE_SECTION_WORDS = 110  # a section this short is quoted whole (docs/benchmarks.md)
 MAX_STEPS = 5
 MIN_STEP_WORDS = 5
 FALLBACK_SENTENCES = 2

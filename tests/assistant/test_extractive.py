@@ -305,6 +305,31 @@ def test_every_part_of_a_three_part_question_gets_its_whole_list():
     assert len(answer) < 3000
 
 
+def test_a_section_of_about_a_hundred_words_is_quoted_whole(monkeypatch):
+    """Its other sentences finish the rule the matching one starts (who records the findings,
+    when they are escalated), in words the question does not use."""
+    from assistant.providers import extractive
+
+    review = ("Review the access logs every month for unusual activity. The security team "
+              "records each finding in the tracker, assigns an owner and a target date, and "
+              "reports open findings to the risk committee at its next meeting. Findings that "
+              "suggest a compromise are escalated at once to the incident manager, who decides "
+              "whether the incident response plan is invoked and who should be told. Where a "
+              "finding repeats, the team looks for the underlying cause and proposes a change "
+              "to the control so that the same gap does not appear again.")
+    assert 90 < len(review.split()) <= extractive.WHOLE_SECTION_WORDS
+    source = SourceText(1, "Logging Standard", "## Access Logs\n\nHow long access logs are "
+                        "kept and how often access logs are reviewed is set out below.\n\n"
+                        "## Retention\n\nKeep the access logs for two years.\n\n"
+                        f"## Review\n\n{review}")
+    question = "How long are access logs kept, and how often are the access logs reviewed?"
+    answer = _generate(question, sources=[source]).text
+    assert "two years" in answer and "escalated at once to the incident manager" in answer
+
+    monkeypatch.setattr(extractive, "WHOLE_SECTION_WORDS", 90)
+    assert "escalated at once" not in _generate(question, sources=[source]).text
+
+
 def test_one_sentence_far_above_the_rest_does_not_shut_them_out(monkeypatch):
     """The score floor is relative to the best sentence, but to no more than twice the second
     best: a sentence holding most of the question's words would otherwise leave the ones
