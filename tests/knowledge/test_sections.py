@@ -146,6 +146,18 @@ def test_passages_for_an_answer_come_from_the_document_most_hits_point_to(domain
     assert "the likely consequences" in passages[0].text
 
 
+def _handed(monkeypatch, pool: list, question: str, **scope) -> list:
+    """The passages passages_for() hands to widen(), in order, for a search giving `pool`
+    (passed as it is: no question vector)."""
+    monkeypatch.setattr(retrieval, "search", lambda *args, **kwargs: pool)
+    monkeypatch.setattr(retrieval, "_question_vector", lambda query: None)
+    handed: list = []
+    monkeypatch.setattr(retrieval, "widen",
+                        lambda passages, **kwargs: handed.extend(passages) or passages)
+    retrieval.passages_for(question, **scope)
+    return handed
+
+
 def test_the_best_candidate_keeps_a_place_beside_documents_with_more_hits(
         domain, category, monkeypatch):
     best = ingest("# Lawful Bases\n\n## Contract\n\nProcessing for advertising is not "
@@ -155,13 +167,8 @@ def test_the_best_candidate_keeps_a_place_beside_documents_with_more_hits(
     chunks = {c.document_id: c for c in Chunk.objects.all()}
     pool = [retrieval.Passage(chunk=chunks[d.pk], document=d, score=0.5, scope="public")
             for d in (best, *rivals, *rivals, *rivals)]  # the best once, each rival thrice
-    monkeypatch.setattr(retrieval, "search", lambda *args, **kwargs: pool)
-    monkeypatch.setattr(retrieval, "_question_vector", lambda query: None)
-    handed: list = []
-    monkeypatch.setattr(retrieval, "widen",
-                        lambda passages, **kwargs: handed.extend(passages) or passages)
-    retrieval.passages_for("is advertising needed for the contract", limit=2,
-                           domain=domain, category=category)
+    handed = _handed(monkeypatch, pool, "is advertising needed for the contract", limit=2,
+                     domain=domain, category=category)
     # The rivals' documents weigh more (three hits each), yet the best hit is within the
     # first two widened, in the last place.
     assert [p.document for p in handed[:2]] == [rivals[0], best]
@@ -181,13 +188,8 @@ def test_the_nearest_candidate_in_meaning_keeps_a_place_too(domain, category, mo
                                  scope="public", similarity=similarity)
 
     pool = [hit(best, 0.45), *[hit(r, 0.40) for r in rivals * 3], hit(nearest, 0.61)]
-    monkeypatch.setattr(retrieval, "search", lambda *args, **kwargs: pool)
-    monkeypatch.setattr(retrieval, "_question_vector", lambda query: None)
-    handed: list = []
-    monkeypatch.setattr(retrieval, "widen",
-                        lambda passages, **kwargs: handed.extend(passages) or passages)
-    retrieval.passages_for("how quickly must visit data reach the sponsor's forms", limit=3,
-                           domain=domain, category=category)
+    handed = _handed(monkeypatch, pool, "how quickly must visit data reach the sponsor's forms",
+                     limit=3, domain=domain, category=category)
     # The rivals weigh most; the best hit and the nearest in meaning take the last places.
     assert [p.document for p in handed[:3]] == [rivals[0], nearest, best]
     assert handed[3].document == rivals[0]  # the displaced come next, in their order
