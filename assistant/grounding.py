@@ -107,7 +107,7 @@ MAX_SENTENCES = 200  # looked at, best passages first: a bound on the embeddings
 
 def _sentence_documents(question: str, passages: list[Passage]) -> set:
     """Documents of the passages holding a sentence within EGRET_MIN_SENTENCE_SIMILARITY of
-    the question or of one of its parts (question_parts()). A section's cosine averages a
+    the question or of one of its parts (question_queries()). A section's cosine averages a
     whole section, so a question in other words that one sentence answers ("by when do we
     have to write it up?" and "Produce an after-action report within 30 days of every
     exercise") can stay below EGRET_MIN_SIMILARITY; the off-topic questions of the evaluation
@@ -117,7 +117,7 @@ def _sentence_documents(question: str, passages: list[Passage]) -> set:
     floor = settings.EGRET_MIN_SENTENCE_SIMILARITY
     if floor > 1 or not passages or not embeddings.enabled():
         return set()
-    from assistant.providers.extractive import question_parts  # the provider's own split
+    from assistant.providers.extractive import question_queries  # the provider's own split
 
     owners: dict[str, set] = {}
     for passage in passages:
@@ -125,10 +125,9 @@ def _sentence_documents(question: str, passages: list[Passage]) -> set:
             if len(sentence.split()) >= MIN_SENTENCE_WORDS and (
                     sentence in owners or len(owners) < MAX_SENTENCES):
                 owners.setdefault(sentence, set()).add(passage.document.pk)
-    parts = question_parts(question)
-    queries = [question, *parts] if len(parts) > 1 else [question]
     if not owners:
         return set()
+    queries = question_queries(question)
     try:
         vectors = embeddings.embed_texts([*queries, *owners])
     except embeddings.EmbeddingsUnavailable:

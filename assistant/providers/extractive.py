@@ -493,6 +493,13 @@ def question_parts(question: str) -> list[str]:
     return parts if len(parts) > 1 else [question]
 
 
+def question_queries(question: str, parts: list[str] | None = None) -> list[str]:
+    """The question, then each of its parts when it has several (`parts`, question_parts(),
+    computed when not given): what a sentence answering it in other words is compared with."""
+    parts = question_parts(question) if parts is None else parts
+    return [question, *parts] if len(parts) > 1 else [question]
+
+
 def _part_cosines(parts: list[str], units: list[_Unit]) -> list[dict[_Unit, float]]:
     """Each part's cosine to every unit, when embeddings are on: a part is a question of its
     own, and the sentence answering it ("Retain ... records for the life of the equipment plus
@@ -843,7 +850,7 @@ def _favoured_document(request: GenerationRequest, units: list[_Unit], parts: li
     legitimate interests in the lawful-bases guidance, though "objects" and "customer" pull
     toward the data subject rights guidance. None when embeddings are off or unavailable,
     or there are more than MAX_PART_SENTENCES units."""
-    queries = [request.question, *parts] if len(parts) > 1 else [request.question]
+    queries = question_queries(request.question, parts)
     # Each document's FAVOUR_SECTIONS sections nearest the question (all of a source that has
     # no cosines): the sentences that can answer it, at a bounded cost in embeddings (a
     # sentence not seen before costs about 5 ms).
@@ -871,10 +878,10 @@ def _favoured_document(request: GenerationRequest, units: list[_Unit], parts: li
 
 
 def _chosen(request: GenerationRequest, units: list[_Unit], mode: str, parts: list[str],
+            idf: dict[str, float], meaning: dict[_Unit, float],
             favoured: str | None = None) -> tuple[dict[_Unit, float], list[_Unit]]:
     """The units' scores and the units the answer quotes (leaders, lead list or section, then
     the best of the rest within the budget)."""
-    idf, meaning = _idf(units), _meaning(request, units)
     scores = _scores(request, units, _query_weights(request), idf, meaning, favoured)
     budget = _budget(mode, parts)
     chosen = _select(units, scores, budget,
@@ -896,12 +903,13 @@ def compose(request: GenerationRequest) -> str:
     if not units:
         return NO_SOURCES_TEXT
     parts = question_parts(request.question)
-    scores, chosen = _chosen(request, units, mode, parts)
+    idf, meaning = _idf(units), _meaning(request, units)  # the same whichever document leads
+    scores, chosen = _chosen(request, units, mode, parts, idf, meaning)
     if chosen:
         lead = request.sources[_lead_order(request.sources, chosen, scores)[0]].title
         favoured = _favoured_document(request, units, parts, lead)
         if favoured is not None:
-            scores, chosen = _chosen(request, units, mode, parts, favoured)
+            scores, chosen = _chosen(request, units, mode, parts, idf, meaning, favoured)
     matched = bool(chosen)
     if not matched:
         chosen = _fallback(units)
