@@ -500,17 +500,40 @@ def question_queries(question: str, parts: list[str] | None = None) -> list[str]
     return [question, *parts] if len(parts) > 1 else [question]
 
 
+_SENTENCE_BREAK = re.compile(r"(?<=[.!])\s+(?=[A-Z])")
+
+
+def asking_sentences(part: str) -> str | None:
+    """The sentences of a part that ask, when the part also holds sentences that only set the
+    scene ("Our assessment of sending data to an overseas vendor flagged that the local
+    authorities could get at it. What extra protections can we add"); None otherwise."""
+    sentences = _SENTENCE_BREAK.split(part.strip())
+    asking = [s for s in sentences if s.rstrip().endswith("?") or _asks(s)]
+    return " ".join(asking) if asking and len(asking) < len(sentences) else None
+
+
 def _part_cosines(parts: list[str], units: list[_Unit]) -> list[dict[_Unit, float]]:
     """Each part's cosine to every unit, when embeddings are on: a part is a question of its
     own, and the sentence answering it ("Retain ... records for the life of the equipment plus
     five years" for "how long must the paperwork be kept?") often shares no word with it and
-    sits in a section far from the whole question in meaning."""
-    vectors = _embedded(parts, units, MAX_PART_SENTENCES)
+    sits in a section far from the whole question in meaning. A part that opens with a scene
+    is also compared by its asking sentences alone (asking_sentences()), and the nearer of the
+    two counts: the scene's words otherwise pull its meaning toward sentences about the scene
+    (the transfer assessment's factors, not the protections to add)."""
+    asking = [asking_sentences(part) for part in parts]
+    extra = [text for text in asking if text is not None]
+    vectors = _embedded([*parts, *extra], units, MAX_PART_SENTENCES)
     if vectors is None:
         return []
-    products = vectors[len(parts):] @ vectors[:len(parts)].T
-    return [{unit: float(products[i, index]) for i, unit in enumerate(units)}
-            for index in range(len(parts))]
+    products = vectors[len(parts) + len(extra):] @ vectors[:len(parts) + len(extra)].T
+    columns, next_extra = [], len(parts)
+    for text in asking:  # the column of each part's asking sentences, if it has any
+        columns.append(next_extra if text is not None else None)
+        next_extra += text is not None
+    return [{unit: float(products[i, index] if column is None
+                         else max(products[i, index], products[i, column]))
+             for i, unit in enumerate(units)}
+            for index, column in enumerate(columns)]
 
 
 def _part_leaders(request: GenerationRequest, parts: list[str], units: list[_Unit],

@@ -275,6 +275,41 @@ def test_a_part_is_answered_by_a_sentence_close_to_it_in_meaning_alone(monkeypat
     assert retention not in _generate(question, sources=[source]).text  # words alone miss it
 
 
+def test_a_part_that_sets_a_scene_is_also_compared_by_what_it_asks(monkeypatch):
+    """"Our assessment ... flagged that the local authorities could get at it. What extra
+    protections can we add": the scene's words pull the whole part's meaning toward the
+    assessment's factors (laws of the destination country, the importer's experience); its
+    asking sentence alone is nearest the protections, and the nearer of the two counts."""
+    import numpy as np
+
+    from assistant.providers import extractive
+    from knowledge import embeddings
+
+    raw = (LIBRARY / "privacy/eu/international-transfers.md").read_text(encoding="utf-8")
+    source = SourceText(1, "International Data Transfers", raw.split("\n", 1)[1], "")
+    question = ("Our assessment of sending data to an overseas vendor flagged that the local "
+                "authorities could get at it. What extra protections can we add, and what if "
+                "nothing is enough?")
+
+    def embed(texts):  # the scene's meaning, the protections' meaning, and a little of neither
+        rows = [[1.0 if re.search(r"authorit|overseas|laws|destination|importer|countr", t,
+                                  re.I) else 0.0,
+                 1.0 if re.search(r"protection|encryption|measures", t, re.I) else 0.0, 0.2]
+                for t in texts]
+        return np.array([np.array(r) / np.linalg.norm(r) for r in rows], dtype=np.float32)
+
+    monkeypatch.setattr(embeddings, "enabled", lambda: True)
+    monkeypatch.setattr(embeddings, "embed_texts", embed)
+    assert extractive.asking_sentences(extractive.question_parts(question)[0]) == (
+        "What extra protections can we add")
+    assert extractive.asking_sentences("What extra protections can we add") is None
+    measure = "strong encryption in transit and at rest"
+    assert measure in _generate(question, sources=[source]).text
+
+    monkeypatch.setattr(extractive, "asking_sentences", lambda part: None)
+    assert measure not in _generate(question, sources=[source]).text  # the scene's pull
+
+
 def test_every_part_of_a_three_part_question_gets_its_whole_list():
     """Three lists of ~90 words answer three parts: the budget of a one-part question would
     leave the last one out."""
