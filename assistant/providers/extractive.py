@@ -121,6 +121,7 @@ LEAD_SECTION_WORDS = 180  # the best sentence's section is quoted whole up to th
 GROUP_WORDS = 180  # subsections of a text-less heading up to this length are one unit
 PART_WORDS = 60  # more words for each further part of a several-part question,
 MAX_EXTRA_PARTS = 2  # for at most this many further parts (answers stay under 3,000 characters)
+MAX_ANSWER_CHARS = 3000  # a longer answer drops what it chose last until it fits
 # A sentence from another document than the one the answer leads with needs this share of
 # the best score: it is there for what the lead document does not say, not as filler.
 OTHER_DOCUMENT_RATIO = 0.75
@@ -936,6 +937,15 @@ def compose(request: GenerationRequest) -> str:
     matched = bool(chosen)
     if not matched:
         chosen = _fallback(units)
+    text = _render(request, units, chosen, scores, mode, matched)
+    while len(text) > MAX_ANSWER_CHARS and len(chosen) > 1:
+        chosen = _without_last_section(chosen)
+        text = _render(request, units, chosen, scores, mode, matched)
+    return text
+
+
+def _render(request: GenerationRequest, units: list[_Unit], chosen: list[_Unit],
+            scores: dict[_Unit, float], mode: str, matched: bool) -> str:
     blocks = _source_blocks(request.sources, chosen, mode,
                             _lead_order(request.sources, chosen, scores))
     parts = [_lead(request.sources, chosen, mode, matched), *blocks]
@@ -946,6 +956,16 @@ def compose(request: GenerationRequest) -> str:
             lines = [f"- {_cite(_standalone(s), n)}" for s, n in zip(steps, numbers)]
             parts.append("**What to do**\n" + "\n".join(lines))
     return "\n\n".join(parts)
+
+
+def _without_last_section(chosen: list[_Unit]) -> list[_Unit]:
+    """`chosen` without its last run of units from one section: what was chosen last (the
+    lowest-scoring addition), with its list whole, never the first unit."""
+    last = (chosen[-1].source, chosen[-1].heading)
+    cut = len(chosen) - 1
+    while cut > 1 and (chosen[cut - 1].source, chosen[cut - 1].heading) == last:
+        cut -= 1
+    return chosen[:cut]
 
 
 # --- Provider -----------------------------------------------------------------------------

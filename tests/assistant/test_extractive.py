@@ -310,6 +310,31 @@ def test_a_part_that_sets_a_scene_is_also_compared_by_what_it_asks(monkeypatch):
     assert measure not in _generate(question, sources=[source]).text  # the scene's pull
 
 
+def test_an_answer_over_the_length_cap_drops_what_it_chose_last(monkeypatch):
+    """No answer runs over MAX_ANSWER_CHARS (3,000): the last section added goes, whole, until
+    the answer fits; what remains is cited as before and its lead counts what remains."""
+    from assistant.providers import extractive
+
+    question = ("What does an after-action report cover and by when is it due, and what goes "
+                "into the annual test plan, and how is the plan maintained?")
+    full = _generate(question).text
+    assert len(full) > 900
+    monkeypatch.setattr(extractive, "MAX_ANSWER_CHARS", len(full) - 1)
+    shorter = _generate(question).text
+    assert len(shorter) < len(full)
+    assert shorter.split("\n\n")[1] == full.split("\n\n")[1]  # the first section stays
+    monkeypatch.setattr(extractive, "MAX_ANSWER_CHARS", 900)
+    capped = _generate(question).text
+    assert len(capped) <= 900
+    numbers = {int(n) for n in MARKER.findall(capped)}
+    assert numbers and numbers <= set(range(1, len(SOURCES) + 1))
+    for block in capped.split("\n\n")[1:]:  # no list introduction left without its items
+        lines = block.splitlines()
+        assert not lines[-1].rstrip().endswith(":"), block
+    sources = len({n for n in numbers})
+    assert f"quoted from {sources} source" in capped.split("\n\n")[0]
+
+
 def test_every_part_of_a_three_part_question_gets_its_whole_list():
     """Three lists of ~90 words answer three parts: the budget of a one-part question would
     leave the last one out."""
