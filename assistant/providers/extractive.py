@@ -121,7 +121,7 @@ LEAD_SECTION_WORDS = 180  # the best sentence's section is quoted whole up to th
 GROUP_WORDS = 180  # subsections of a text-less heading up to this length are one unit
 PART_WORDS = 60  # more words for each further part of a several-part question,
 MAX_EXTRA_PARTS = 2  # for at most this many further parts (answers stay under 3,000 characters)
-MAX_ANSWER_CHARS = 3000  # a longer answer drops what it chose last until it fits
+MAX_ANSWER_CHARS = 3000  # a longer answer drops what it chose last until it fits (compose())
 # A sentence from another document than the one the answer leads with needs this share of
 # the best score: it is there for what the lead document does not say, not as filler.
 OTHER_DOCUMENT_RATIO = 0.75
@@ -938,8 +938,11 @@ def compose(request: GenerationRequest) -> str:
     if not matched:
         chosen = _fallback(units)
     text = _render(request, units, chosen, scores, mode, matched)
-    while len(text) > MAX_ANSWER_CHARS and len(chosen) > 1:
-        chosen = _without_last_section(chosen)
+    while len(text) > MAX_ANSWER_CHARS:
+        shorter = _without_last_section(chosen)
+        if shorter is None:  # one section is all there is: it stays whole
+            break
+        chosen = shorter
         text = _render(request, units, chosen, scores, mode, matched)
     return text
 
@@ -958,14 +961,14 @@ def _render(request: GenerationRequest, units: list[_Unit], chosen: list[_Unit],
     return "\n\n".join(parts)
 
 
-def _without_last_section(chosen: list[_Unit]) -> list[_Unit]:
+def _without_last_section(chosen: list[_Unit]) -> list[_Unit] | None:
     """`chosen` without its last run of units from one section: what was chosen last (the
-    lowest-scoring addition), with its list whole, never the first unit."""
+    lowest-scoring addition), with its list whole; None when that run is all of `chosen`."""
     last = (chosen[-1].source, chosen[-1].heading)
     cut = len(chosen) - 1
-    while cut > 1 and (chosen[cut - 1].source, chosen[cut - 1].heading) == last:
+    while cut > 0 and (chosen[cut - 1].source, chosen[cut - 1].heading) == last:
         cut -= 1
-    return chosen[:cut]
+    return chosen[:cut] or None
 
 
 # --- Provider -----------------------------------------------------------------------------

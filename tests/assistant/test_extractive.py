@@ -312,7 +312,8 @@ def test_a_part_that_sets_a_scene_is_also_compared_by_what_it_asks(monkeypatch):
 
 def test_an_answer_over_the_length_cap_drops_what_it_chose_last(monkeypatch):
     """No answer runs over MAX_ANSWER_CHARS (3,000): the last section added goes, whole, until
-    the answer fits; what remains is cited as before and its lead counts what remains."""
+    the answer fits; what remains is cited as before and its lead counts what remains. The
+    first section is never cut, even when it alone is over the cap."""
     from assistant.providers import extractive
 
     question = ("What does an after-action report cover and by when is it due, and what goes "
@@ -333,6 +334,8 @@ def test_an_answer_over_the_length_cap_drops_what_it_chose_last(monkeypatch):
         assert not lines[-1].rstrip().endswith(":"), block
     sources = len({n for n in numbers})
     assert f"quoted from {sources} source" in capped.split("\n\n")[0]
+    monkeypatch.setattr(extractive, "MAX_ANSWER_CHARS", 50)  # one section left: kept whole
+    assert _generate(question).text.split("\n\n") == capped.split("\n\n")[:2]
 
 
 def test_every_part_of_a_three_part_question_gets_its_whole_list():
