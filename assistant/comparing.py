@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from assistant.providers.base import GenerationRequest, SourceText
 from assistant.providers.extractive import (_idf, _meaning, _query_weights, _scores,
                                             _source_units)
-from assistant.suggestions import stem
+from knowledge.text import stem
 
 _NUMBER_WORDS = {
     "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from assistant.suggestions import stem, terms
 from knowledge import embeddings
 from knowledge.chunking import split_sentences
 from knowledge.retrieval import Passage, terms_of
+from knowledge.text import stem, terms
 
 # Words that shape a question but say nothing about its subject ("how long must we ...").
 QUESTION_WORDS = frozenset(

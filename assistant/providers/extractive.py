@@ -48,10 +48,11 @@ from assistant.providers.base import (
     Turn,
     Usage,
 )
-from assistant.suggestions import document_name, is_imperative, suggest, terms
+from assistant.suggestions import document_name, is_imperative, suggest
 from knowledge import embeddings
 from knowledge.boilerplate import is_boilerplate
 from knowledge.chunking import split_sentences
+from knowledge.text import terms
 
 # --- Markdown noise -----------------------------------------------------------------------
 _HEADING = re.compile(r"^\s{0,3}#{1,6}(?:\s|$)")

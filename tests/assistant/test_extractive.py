@@ -22,8 +22,9 @@ from assistant.providers.base import (
     Turn,
 )
 from assistant.providers.extractive import ExtractiveProvider, approximate_tokens
-from assistant.suggestions import question_subject, stem, suggest
+from assistant.suggestions import question_subject, suggest
 from knowledge import chunking, parsing
+from knowledge.text import stem
 
 ROOT = Path(__file__).resolve().parents[2]
 LIBRARY = ROOT / "knowledge" / "fixtures" / "library"
