@@ -23,6 +23,8 @@ built. PostgreSQL only (stored tsvector + GIN). Embeddings are switched off
                 answer   knowledge.retrieval.passages_for(): what the query pipeline runs (a
                          pool of 20, regrouped by document, each widened to its section; the
                          question embedding is not included: embeddings are off here)
+                answer-fb  the same with EGRET_FEEDBACK_TERMS=6: the pool searched again with
+                         the words its best hits share (off by default)
                 lexical  retrieval._filters() + retrieval._postgres(..., 50): its SQL (AND, then
                          two-of-the-terms, then OR, each only when the one before is short)
                 raw      the OR statement alone on a plain cursor: what every query cost before
@@ -277,6 +279,14 @@ def measure_queries(corpus: dict, queries: list[str]) -> dict:
         return retrieval.passages_for(query, domain=domain, category=category,
                                       organization=org, scope="all", limit=5)
 
+    def run_answer_fb(query, org, where, params):
+        previous = settings.EGRET_FEEDBACK_TERMS
+        settings.EGRET_FEEDBACK_TERMS = 6
+        try:
+            return run_answer(query, org, where, params)
+        finally:
+            settings.EGRET_FEEDBACK_TERMS = previous
+
     def run_lexical(query, org, where, params):
         where, params = retrieval._filters(domain, category, org, "all")
         return retrieval._postgres(query, where, params, retrieval.CANDIDATES)
@@ -293,8 +303,8 @@ def measure_queries(corpus: dict, queries: list[str]) -> dict:
                            [config, query, *params, retrieval.CANDIDATES])
             return cursor.fetchall()
 
-    variants = {"search": run_search, "answer": run_answer, "lexical": run_lexical,
-                "raw": run_raw, "raw-and": run_raw_and}
+    variants = {"search": run_search, "answer": run_answer, "answer-fb": run_answer_fb,
+                "lexical": run_lexical, "raw": run_raw, "raw-and": run_raw_and}
     for case in cases:  # warm-up: every query once through every path
         for run in variants.values():
             run(*case)
@@ -471,11 +481,13 @@ def run(args) -> int:
     times = result["times"]
     print(f"\n{len(queries)} queries (2-5 terms, domain+category+organization, scope all, "
           f"limit 5), after a warm-up pass, interleaved:")
-    print("  path     |   p50 ms |   p95 ms |  mean ms")
-    for label in ("search", "answer", "lexical", "raw", "raw-and"):
+    print("  path        |   p50 ms |   p95 ms |  mean ms")
+    for label in ("search", "answer", "answer-fb", "lexical", "raw", "raw-and"):
         t = times[label]
-        print(f"  {label:<8} | {pct(t, .5):8.2f} | {pct(t, .95):8.2f} | "
+        print(f"  {label:<11} | {pct(t, .5):8.2f} | {pct(t, .95):8.2f} | "
               f"{statistics.mean(t):8.2f}")
+    print(f"  p50(answer-fb)/p50(answer) = "
+          f"{pct(times['answer-fb'], .5) / pct(times['answer'], .5):.2f}")
     matched = result["matched"]
     print(f"  results per search: mean {statistics.mean(result['hits']):.1f}; chunks matching "
           f"the OR query under the filters (first 50 queries): median "

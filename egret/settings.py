@@ -528,6 +528,12 @@ EGRET_MIN_MATCHED_TERMS = env_int("EGRET_MIN_MATCHED_TERMS", 3)
 # Each retrieved passage is widened to its section, up to this many words, before it is
 # quoted or sent to a model (knowledge.retrieval.widen).
 EGRET_SOURCE_WORDS = env_int("EGRET_SOURCE_WORDS", 450)
+# Pseudo-relevance feedback (knowledge.retrieval.passages_for): up to this many words that the
+# best lexical hits share and the question does not use are searched with it once more, and
+# the two pools fused. 0 (the default) turns it off; 6 is the measured setting
+# (docs/benchmarks.md: more facts in the context on PostgreSQL, mixed on SQLite, one more
+# search per question).
+EGRET_FEEDBACK_TERMS = env_int("EGRET_FEEDBACK_TERMS", 0)
 # Upstream LLM calls: seconds per request and retries on connection errors, 429 and 5xx.
 EGRET_PROVIDER_TIMEOUT = env_float("EGRET_PROVIDER_TIMEOUT", 60.0)
 EGRET_PROVIDER_MAX_RETRIES = env_int("EGRET_PROVIDER_MAX_RETRIES", 2)

@@ -12,14 +12,14 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, replace
 
 from django.conf import settings
 from django.db import connection
 
 from core import prepared
-from knowledge import embeddings, vectors
+from knowledge import embeddings, text, vectors
 from knowledge.models import Chunk, Document
 
 SCOPES = ("all", "public", "private")
@@ -545,10 +545,12 @@ def passages_for(query: str, *, limit: int, **scope) -> list[Passage]:
     each of several sections of the document that answers it, and one or two words of many
     others), then each widened to its section (widen()). The best hit of the pool, and its
     nearest in meaning, keep a place among the first `limit` whatever their documents'
-    weight (_kept())."""
-    pool = search(query, limit=max(limit * DOCUMENT_POOL, 20), **scope)
+    weight (_kept()). With lexical search and EGRET_FEEDBACK_TERMS set, the pool is searched
+    once more with the words its best hits share (_feedback())."""
+    depth = max(limit * DOCUMENT_POOL, 20)
+    pool = search(query, limit=depth, **scope)
     question = _question_vector(query) if pool else None
-    pool = _by_meaning(question, pool)
+    pool = _feedback(query, _by_meaning(question, pool), question, depth, scope)
     weight: dict = {}
     for rank, passage in enumerate(pool):
         key = passage.document.pk
@@ -556,6 +558,52 @@ def passages_for(query: str, *, limit: int, **scope) -> list[Passage]:
     order = {id(p): i for i, p in enumerate(pool)}
     grouped = sorted(pool, key=lambda p: (-weight[p.document.pk], order[id(p)]))
     return widen(_with_places(grouped, _kept(pool), limit), question=question, limit=limit)
+
+
+FEEDBACK_PASSAGES = 3  # the pool's best hits (words and meaning) whose words are looked at
+FEEDBACK_MIN_HITS = 2  # a word must be in at least this many of them
+FEEDBACK_MIN_LETTERS = 4
+
+
+def _feedback(query: str, pool: list[Passage], question, depth: int, scope: dict
+              ) -> list[Passage]:
+    """Pseudo-relevance feedback: the question searched again with the content words that
+    at least two of the pool's three best hits share and the question does not use (up to
+    EGRET_FEEDBACK_TERMS, the most shared first), and the two pools fused by reciprocal rank.
+    A question in users' words ("pinning down before the drill kicks off") reaches the
+    document's own words ("objectives", "exercise") through the passages it did find.
+    Lexical search only (semantic search has no vocabulary to bridge); costs one more
+    search. Off by default: it brought more facts into the context on PostgreSQL and fewer
+    into SQLite's answers (docs/benchmarks.md, "Pseudo-relevance feedback")."""
+    count = settings.EGRET_FEEDBACK_TERMS
+    if count <= 0 or not pool or embeddings.search_method() != "lexical":
+        return pool
+    asked = set(text.terms(query))
+    shared: Counter[str] = Counter()
+    surface: dict[str, str] = {}
+    for passage in pool[:FEEDBACK_PASSAGES]:
+        own: set[str] = set()
+        for word in text.words(f"{passage.chunk.heading_path} {passage.chunk.text}"):
+            if len(word) < FEEDBACK_MIN_LETTERS or not word.isalpha() or not text.is_content(
+                    word) or word in STOPWORDS:
+                continue
+            key = text.stem(word)
+            if key not in asked and key not in own:
+                own.add(key)
+                shared[key] += 1
+                surface.setdefault(key, word)
+    extra = [surface[key] for key, hits in shared.most_common() if hits >= FEEDBACK_MIN_HITS]
+    if not extra:
+        return pool
+    more = _by_meaning(question, search(f"{query} {' '.join(extra[:count])}", limit=depth,
+                                        **scope))
+    fused: dict[int, float] = {}
+    first: dict[int, Passage] = {}
+    for ranking in (pool, more):
+        for rank, passage in enumerate(ranking):
+            fused[passage.chunk.pk] = fused.get(passage.chunk.pk, 0.0) + 1.0 / (RRF_K + rank + 1)
+            first.setdefault(passage.chunk.pk, passage)
+    return [first[pk] for pk in sorted(first, key=lambda pk: -fused[pk])][:depth]
 
 
 def _kept(pool: list[Passage]) -> list[Passage]:

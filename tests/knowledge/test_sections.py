@@ -146,10 +146,56 @@ def test_passages_for_an_answer_come_from_the_document_most_hits_point_to(domain
     assert "the likely consequences" in passages[0].text
 
 
+def test_the_words_the_best_hits_share_bring_in_the_section_in_the_documents_words(
+        domain, category, settings):
+    """Pseudo-relevance feedback: "who watches a recovery drill" shares no word with the
+    section on observers, but the hits it finds call a drill an exercise, and searched again
+    with that word the question reaches it. Off (EGRET_FEEDBACK_TERMS=0), it does not."""
+    ingest("# Recovery Plans\n\n## Drill Schedule\n\nRun a recovery drill, a full exercise "
+           "of the plan, every year.\n\n## Drill Reports\n\nAfter each drill, the exercise "
+           "lead reports to the board.", "recovery-plans.md", domain=domain, category=category)
+    ingest("# Exercises\n\n## Observers\n\nAppoint independent observers for every "
+           "exercise; they note timings and decisions.", "exercises.md", domain=domain,
+           category=category)
+    question = "who watches a recovery drill"
+    settings.EGRET_FEEDBACK_TERMS = 0
+    found = retrieval.passages_for(question, domain=domain, category=category, limit=3)
+    assert "independent observers" not in " ".join(p.text for p in found)
+    settings.EGRET_FEEDBACK_TERMS = 6
+    found = retrieval.passages_for(question, domain=domain, category=category, limit=3)
+    assert "exercises.md" in [p.document.filename for p in found]
+    assert "independent observers" in " ".join(p.text for p in found)
+    assert found[0].document.filename == "recovery-plans.md"  # the question's own hits lead
+
+
+def test_feedback_words_are_shared_by_the_best_hits_and_new_to_the_question(
+        domain, category, monkeypatch):
+    """The words looked for again: content words of four letters or more that two of the
+    three best hits hold and the question does not (by stem), the most shared first."""
+    ingest("# Recovery Plans\n\n## Drill Schedule\n\nRun a recovery drill, a full exercise "
+           "of the plan, every year.\n\n## Drill Reports\n\nAfter each drill, the exercise "
+           "lead reports to the board.", "recovery-plans.md", domain=domain, category=category)
+    pool = retrieval.search("who watches a recovery drill", domain=domain, category=category,
+                            limit=20)
+    searched: list = []
+
+    def search(query, **kwargs):
+        searched.append(query)
+        return pool
+
+    monkeypatch.setattr(retrieval, "search", search)
+    retrieval._feedback("who watches a recovery drill", pool, None, 20,
+                        {"domain": domain, "category": category})
+    extra = searched[0].removeprefix("who watches a recovery drill ").split()
+    assert "exercise" in extra and "plans" in extra
+    assert not {"drill", "drills", "recovery", "run", "the", "after"} & set(extra)
+
+
 def _handed(monkeypatch, pool: list, question: str, **scope) -> list:
     """The passages passages_for() hands to widen(), in order, for a search giving `pool`
-    (passed as it is: no question vector)."""
+    (passed as it is: no question vector, no feedback search)."""
     monkeypatch.setattr(retrieval, "search", lambda *args, **kwargs: pool)
+    monkeypatch.setattr(retrieval, "_feedback", lambda query, pool, *args: pool)
     monkeypatch.setattr(retrieval, "_question_vector", lambda query: None)
     handed: list = []
     monkeypatch.setattr(retrieval, "widen",
