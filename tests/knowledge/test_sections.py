@@ -169,7 +169,7 @@ def test_the_words_the_best_hits_share_bring_in_the_section_in_the_documents_wor
 
 
 def test_feedback_words_are_shared_by_the_best_hits_and_new_to_the_question(
-        domain, category, monkeypatch):
+        domain, category, monkeypatch, settings):
     """The words looked for again: content words of four letters or more that two of the
     three best hits hold and the question does not (by stem), the most shared first."""
     ingest("# Recovery Plans\n\n## Drill Schedule\n\nRun a recovery drill, a full exercise "
@@ -184,6 +184,7 @@ def test_feedback_words_are_shared_by_the_best_hits_and_new_to_the_question(
         return pool
 
     monkeypatch.setattr(retrieval, "search", search)
+    settings.EGRET_FEEDBACK_TERMS = 6
     retrieval._feedback("who watches a recovery drill", pool, None, 20,
                         {"domain": domain, "category": category})
     extra = searched[0].removeprefix("who watches a recovery drill ").split()
