@@ -446,12 +446,19 @@ def _width(scope: _ScopeVectors) -> int:
     return 0 if scope.matrix is None else scope.matrix.shape[1]
 
 
-def _fuse(*rankings: list[tuple[int, float]]) -> list[tuple[int, float]]:
-    """Reciprocal rank fusion (k=60); the score is rescaled so the best possible is 1."""
+def _rrf(rankings) -> dict[int, float]:
+    """Reciprocal rank fusion scores (k = RRF_K) of the ids of `rankings` (lists of ids, best
+    first), in the order the ids are first seen."""
     fused: dict[int, float] = {}
     for ranking in rankings:
-        for rank, (pk, _) in enumerate(ranking):
+        for rank, pk in enumerate(ranking):
             fused[pk] = fused.get(pk, 0.0) + 1.0 / (RRF_K + rank + 1)
+    return fused
+
+
+def _fuse(*rankings: list[tuple[int, float]]) -> list[tuple[int, float]]:
+    """Reciprocal rank fusion (k=60); the score is rescaled so the best possible is 1."""
+    fused = _rrf([pk for pk, _ in ranking] for ranking in rankings)
     best = len(rankings) / (RRF_K + 1)
     return sorted(((pk, s / best) for pk, s in fused.items()), key=lambda x: (-x[1], x[0]))
 
@@ -585,7 +592,7 @@ def _feedback(query: str, pool: list[Passage], question, depth: int, scope: dict
         own: set[str] = set()
         for word in text.words(f"{passage.chunk.heading_path} {passage.chunk.text}"):
             if len(word) < FEEDBACK_MIN_LETTERS or not word.isalpha() or not text.is_content(
-                    word) or word in STOPWORDS:
+                    word):
                 continue
             key = text.stem(word)
             if key not in asked and key not in own:
@@ -597,13 +604,11 @@ def _feedback(query: str, pool: list[Passage], question, depth: int, scope: dict
         return pool
     more = _by_meaning(question, search(f"{query} {' '.join(extra[:count])}", limit=depth,
                                         **scope))
-    fused: dict[int, float] = {}
+    fused = _rrf([p.chunk.pk for p in ranking] for ranking in (pool, more))
     first: dict[int, Passage] = {}
-    for ranking in (pool, more):
-        for rank, passage in enumerate(ranking):
-            fused[passage.chunk.pk] = fused.get(passage.chunk.pk, 0.0) + 1.0 / (RRF_K + rank + 1)
-            first.setdefault(passage.chunk.pk, passage)
-    return [first[pk] for pk in sorted(first, key=lambda pk: -fused[pk])][:depth]
+    for passage in (*pool, *more):
+        first.setdefault(passage.chunk.pk, passage)
+    return [first[pk] for pk in sorted(fused, key=lambda pk: -fused[pk])][:depth]
 
 
 def _kept(pool: list[Passage]) -> list[Passage]:

@@ -522,16 +522,16 @@ def _part_cosines(parts: list[str], units: list[_Unit]) -> list[dict[_Unit, floa
     is also compared by its asking sentences alone (asking_sentences()), and the nearer of the
     two counts: the scene's words otherwise pull its meaning toward sentences about the scene
     (the transfer assessment's factors, not the protections to add)."""
-    asking = [asking_sentences(part) for part in parts]
-    extra = [text for text in asking if text is not None]
-    vectors = _embedded([*parts, *extra], units, MAX_PART_SENTENCES)
+    queries, columns = list(parts), []  # each part's asking sentences' column, if any
+    for part in parts:
+        asking = asking_sentences(part)
+        columns.append(None if asking is None else len(queries))
+        if asking is not None:
+            queries.append(asking)
+    vectors = _embedded(queries, units, MAX_PART_SENTENCES)
     if vectors is None:
         return []
-    products = vectors[len(parts) + len(extra):] @ vectors[:len(parts) + len(extra)].T
-    columns, next_extra = [], len(parts)
-    for text in asking:  # the column of each part's asking sentences, if it has any
-        columns.append(next_extra if text is not None else None)
-        next_extra += text is not None
+    products = vectors[len(queries):] @ vectors[:len(queries)].T
     return [{unit: float(products[i, index] if column is None
                          else max(products[i, index], products[i, column]))
              for i, unit in enumerate(units)}
