@@ -1,9 +1,12 @@
 """DOCX: paragraphs and tables in document order (python-docx); Title and Heading N styles
-give the sections, the Title outermost and each Heading N at level N.
+give the sections, the Title outermost and each Heading N at level N. List paragraphs
+(numbered, or in a List style) are written as Markdown items ("- ..."), so an introduction
+keeps its list; an item of a deeper level joins the item above it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import re
 from typing import TYPE_CHECKING
@@ -14,6 +17,7 @@ if TYPE_CHECKING:
     from docx.table import Table
 
 _HEADING_LEVEL = re.compile(r"Heading\s*(\d+)")
+_LIST_STYLE = re.compile(r"List(?: Paragraph| Bullet| Number)?(?:\s+(\d+))?$")
 
 
 def parse_docx(data: bytes) -> Parsed:
@@ -41,7 +45,14 @@ def parse_docx(data: bytes) -> Parsed:
                         first_h1 = first_h1 or text
                     outline.enter(_heading_level(style), text)
                 else:
-                    blocks.append(outline.block(text))
+                    level = _list_level(item, style)
+                    if level is None:
+                        blocks.append(outline.block(text))
+                    elif level > 0 and blocks and blocks[-1].text.startswith("- "):
+                        joined = f"{blocks[-1].text} {text}"  # a nested item joins its item
+                        blocks[-1] = dataclasses.replace(blocks[-1], text=joined)
+                    else:
+                        blocks.append(outline.block(f"- {text}"))
             elif isinstance(item, Table):
                 text = _docx_table_text(item)
                 if text:
@@ -66,6 +77,20 @@ def _heading_level(style: str) -> int:
     """'Heading 2' -> 2; a heading style without a number counts as level 1."""
     match = _HEADING_LEVEL.match(style)
     return int(match.group(1)) if match else 1
+
+
+def _list_level(paragraph, style: str) -> int | None:
+    """0 for an item of a top-level list, 1 and more for nested ones; None for a paragraph
+    that is no list item. Word marks items with numbering properties (their `ilvl` is the
+    level) or with a List style ("List Bullet 2" is level 1)."""
+    properties = paragraph._p.pPr
+    numbering = properties.numPr if properties is not None else None
+    if numbering is not None and numbering.numId is not None and numbering.numId.val != 0:
+        return int(numbering.ilvl.val) if numbering.ilvl is not None else 0
+    match = _LIST_STYLE.match(style)
+    if match is None:
+        return None
+    return int(match.group(1)) - 1 if match.group(1) else 0
 
 
 def _docx_table_text(table: Table) -> str:

@@ -43,6 +43,11 @@ class _HtmlExtractor(HTMLParser):
         self._heading_parts: list[str] = []
         self._pre_depth = 0
         self._buffer: list[str] = []
+        # Open lists, innermost last: None for <ul>, the next number for <ol>; and how many
+        # <li> are open. An item is written as Markdown writes it ("- ...", "3. ..."), so an
+        # introduction keeps its list; a nested list's items join their outer item's text.
+        self._lists: list[int | None] = []
+        self._items = 0
 
     def _flush(self) -> None:
         raw = "".join(self._buffer)
@@ -72,8 +77,22 @@ class _HtmlExtractor(HTMLParser):
         elif tag == "pre":
             self._flush()
             self._pre_depth += 1
+        elif tag in ("ul", "ol"):
+            if not self._items:
+                self._flush()
+            self._lists.append(_ordered_start(attrs) if tag == "ol" else None)
+        elif tag == "li":
+            if self._items:
+                self._buffer.append(" ")
+            else:
+                self._flush()
+                self._buffer.append(self._marker())
+            self._items += 1
         elif tag in _HTML_BLOCKS:
-            self._flush()
+            if self._items:
+                self._buffer.append(" ")  # a paragraph inside an item is still the item
+            else:
+                self._flush()
         elif tag in _HTML_CELLS:
             # Unit separator marks cell borders; _flush turns it into ' | '.
             self._buffer.append("\x1f")
@@ -104,8 +123,27 @@ class _HtmlExtractor(HTMLParser):
         elif tag == "pre":
             self._flush()
             self._pre_depth = max(0, self._pre_depth - 1)
+        elif tag in ("ul", "ol"):
+            if self._lists:
+                self._lists.pop()
+            if not self._items:
+                self._flush()
+        elif tag == "li":
+            self._items = max(0, self._items - 1)
+            if not self._items:
+                self._flush()
         elif tag in _HTML_BLOCKS:
-            self._flush()
+            if self._items:
+                self._buffer.append(" ")
+            else:
+                self._flush()
+
+    def _marker(self) -> str:
+        if not self._lists or self._lists[-1] is None:
+            return "- "
+        number = self._lists[-1]
+        self._lists[-1] = number + 1
+        return f"{number}. "
 
     def handle_data(self, data: str) -> None:
         if self._skip_stack:
@@ -120,6 +158,11 @@ class _HtmlExtractor(HTMLParser):
     def close(self) -> None:
         super().close()
         self._flush()
+
+
+def _ordered_start(attrs: list[tuple[str, str | None]]) -> int:
+    start = dict(attrs).get("start") or "1"
+    return int(start) if start.strip().isdigit() else 1
 
 
 def parse_html(text: str) -> Parsed:

@@ -50,15 +50,28 @@ def _md_inline_plain(text: str) -> str:
 
 
 def _md_paragraph(lines: list[str]) -> str:
-    """Join a paragraph's lines: wrapped prose is unwrapped, list items stay one per line."""
+    """Join a paragraph's lines: wrapped prose is unwrapped, list items stay one per line. An
+    item of a nested list (indented deeper than the item before it) joins that item's line:
+    "SEV1: any one of the following: a complete outage; ..." stays one item, its conditions
+    with it, instead of reading as items of the outer list."""
     out: list[str] = []
+    item_indent: int | None = None  # indentation of the current outer list item
     for raw in lines:
-        line = _md_inline(_MD_QUOTE.sub("", raw)).strip()
+        unquoted = _MD_QUOTE.sub("", raw)
+        line = _md_inline(unquoted).strip()
         if not line:
             continue
-        if out and not LIST_ITEM.match(line) and not line.startswith("|"):
+        indent = len(unquoted.expandtabs(4)) - len(unquoted.expandtabs(4).lstrip())
+        if LIST_ITEM.match(line):
+            if item_indent is not None and indent > item_indent and out:
+                out[-1] = f"{out[-1]} {LIST_ITEM.sub('', line, count=1)}"
+                continue
+            item_indent = indent
+            out.append(line)
+        elif out and not line.startswith("|"):
             out[-1] = f"{out[-1]} {line}"
         else:
+            item_indent = None
             out.append(line)
     return "\n".join(WS_H.sub(" ", line) for line in out)
 

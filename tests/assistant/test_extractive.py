@@ -25,6 +25,7 @@ from assistant.providers.extractive import ExtractiveProvider, approximate_token
 from assistant.suggestions import question_subject, suggest
 from knowledge import chunking, parsing
 from knowledge.text import stem
+from tests.knowledge.files import make_docx, make_html
 
 ROOT = Path(__file__).resolve().parents[2]
 LIBRARY = ROOT / "knowledge" / "fixtures" / "library"
@@ -184,6 +185,41 @@ def test_a_list_after_a_paragraph_comes_whole_whatever_the_introduction_ends_wit
     assert ("- Pick a severity using the criteria below.\n  - SEV1: a complete outage of a "
             "customer platform;\n  - SEV2: severe degradation with no workaround;\n  - SEV3: "
             "degraded service with a workaround [1].") in text
+
+
+@pytest.mark.parametrize("name", ["notice.html", "notice.docx", "notice.md"])
+def test_a_list_in_an_uploaded_document_comes_whole_with_its_introduction(name):
+    """HTML and Word lists reach the answer as lists, like Markdown's: the introduction
+    brings every item, and a nested list stays inside the item it belongs to."""
+    intro, items = "The notification to the authority should describe:", [
+        "the nature of the breach, including the categories of data concerned;",
+        "the contact point: the data protection officer; the privacy desk;",
+        "the likely consequences of the breach;",
+        "the measures taken or proposed to address it."]
+    if name.endswith(".html"):
+        data = make_html("<h2>Notification</h2><p>Notify within 72 hours. " + intro + "</p><ul>"
+                         + "".join(f"<li>{i}</li>" for i in items).replace(
+                             "contact point: the data protection officer; the privacy desk;",
+                             "contact point:<ul><li>the data protection officer;</li>"
+                             "<li>the privacy desk;</li></ul>") + "</ul>")
+    elif name.endswith(".docx"):
+        data = make_docx([("Heading 2", "Notification"), (None, "Notify within 72 hours. " + intro),
+                          ("List Bullet", items[0]), ("List Bullet", "the contact point:"),
+                          ("List Bullet 2", "the data protection officer;"),
+                          ("List Bullet 2", "the privacy desk;"),
+                          *(("List Bullet", item) for item in items[2:])])
+    else:
+        data = ("## Notification\n\nNotify within 72 hours. " + intro + "\n\n- " + items[0]
+                + "\n- the contact point:\n  - the data protection officer;\n  - the privacy "
+                "desk;\n- " + "\n- ".join(items[2:]) + "\n").encode()
+    parsed = parsing.parse(data, name)
+    drafts = chunking.chunk_blocks(parsed.blocks, target_words=120, max_words=200,
+                                   min_words=80, overlap_words=20)
+    sources = [SourceText(1, "Breach Notification", drafts[0].text, drafts[0].section)]
+    text = _generate("What must the notification to the authority contain?", sources=sources).text
+    quoted = "\n".join([f"- {intro}", *(f"  - {item}" for item in items[:-1]),
+                        f"  - {items[-1].rstrip('.')} [1]."])
+    assert quoted in text
 
 
 def test_subsections_of_a_heading_without_text_are_quoted_together():

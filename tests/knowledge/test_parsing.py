@@ -306,6 +306,25 @@ class TestDocx:
         # Headings are sections, never body.
         assert "Roles" not in body(parsed.blocks)
 
+    def test_list_paragraphs_are_items_and_deeper_levels_join_their_item(self):
+        data = make_docx([
+            ("Heading 1", "Breach"),
+            (None, "The notice must describe:"),
+            ("List Bullet", "the nature of the breach;"),
+            ("List Number", "the contact point:"),
+            ("List Bullet 2", "the DPO;"),
+            ("List Bullet 2", "the privacy desk;"),
+            ("List Paragraph", "the measures taken."),
+            (None, "After the list."),
+        ])
+        assert [b.text for b in parse(data, "notice.docx").blocks] == [
+            "The notice must describe:",
+            "- the nature of the breach;",
+            "- the contact point: the DPO; the privacy desk;",
+            "- the measures taken.",
+            "After the list.",
+        ]
+
     def test_core_property_title_wins(self):
         data = make_docx([("Heading 1", "First Heading"), (None, "Text.")], title="Core Title")
         assert parse(data, "a.docx").title == "Core Title"
@@ -358,6 +377,19 @@ class TestMarkdown:
             ("Verify", "Check logs."),
         ]
 
+    def test_a_nested_list_joins_the_item_it_belongs_to(self):
+        source = (b"## Severity\n\nChoose the level using the criteria below.\n\n"
+                  b"- **SEV1:** any one of the following:\n"
+                  b"  - a complete outage;\n"
+                  b"  - more than 500 customers\n    affected.\n"
+                  b"- **SEV2:** degraded service.\n"
+                  b"1. Numbered step\n   * with a detail\n")
+        assert [b.text for b in parse(source, "policy.md").blocks] == [
+            "Choose the level using the criteria below.",
+            "- SEV1: any one of the following: a complete outage; more than 500 customers "
+            "affected.\n- SEV2: degraded service.\n1. Numbered step with a detail",
+        ]
+
     def test_text_before_first_heading_has_empty_section(self):
         parsed = parse(b"Preface.\n\n## Later\n\nBody.", "a.md")
         assert [b.section for b in parsed.blocks] == ["", "Later"]
@@ -392,8 +424,8 @@ class TestHtml:
         assert [(b.section, b.text) for b in parsed.blocks] == [
             ("Policy", "Para & one."),
             ("Details", "Div text"),
-            ("Details", "Item one"),
-            ("Details", "Item two"),
+            ("Details", "- Item one"),
+            ("Details", "- Item two"),
             ("Details", "Key | Value"),
             ("Details", "RTO | 4h"),
             ("Details", "line 1\n  line 2"),
@@ -401,6 +433,23 @@ class TestHtml:
         text = body(parsed.blocks)
         for dropped in ("secret", "color", "Enable JS", "Hidden"):
             assert dropped not in text
+
+    def test_list_items_are_written_as_markdown_items_with_nested_lists_joined(self):
+        data = make_html(
+            "<h2>Notification</h2><p>The notification should describe:</p>"
+            "<ol start='2'><li><p>the nature of the breach;</p></li>"
+            "<li>the contact point:<ul><li>the DPO;</li><li>the privacy desk;</li></ul></li>"
+            "<li>the measures taken.</li></ol><p>After the list.</p>"
+            "<ul><li>Loose item</li></ul>"
+        )
+        assert [b.text for b in parse(data, "notice.html").blocks] == [
+            "The notification should describe:",
+            "2. the nature of the breach;",
+            "3. the contact point: the DPO; the privacy desk;",
+            "4. the measures taken.",
+            "After the list.",
+            "- Loose item",
+        ]
 
     def test_title_falls_back_to_first_h1(self):
         parsed = parse(make_html("<p>Intro.</p><h1>Main Heading</h1><p>Body.</p>"), "a.html")

@@ -103,7 +103,7 @@ class TestHtml:
             ((), "Before."),
             (("Policy",), "Intro."),
             (("Policy", "Details"), "Detail body."),
-            (("Policy", "Details", "Fine Print"), "Item one"),
+            (("Policy", "Details", "Fine Print"), "- Item one"),
             (("Policy", "Contacts"), "Call us."),
             (("Policy", "Contacts", "Out of Hours"), "Page the lead."),
         ]
