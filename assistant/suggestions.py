@@ -200,7 +200,8 @@ def document_name(title: str) -> str:
     title = " ".join(title.split())
     last = title.rsplit(" ", 1)[-1].lower()
     if last in {"guidance", "policy", "guide", "standard", "regulation", "procedure",
-                "handbook", "manual", "act", "framework", "notice", "rule", "rules", "directive"}:
+                "handbook", "manual", "act", "framework", "notice", "rule", "rules", "directive",
+                "sop"}:
         return title if title.lower().startswith("the ") else f"the {title}"
     return f"the {title} guidance"
 
@@ -232,7 +233,7 @@ _TITLE_TEMPLATES = (
 # Section names that say nothing about content; a question about them is not useful.
 _GENERIC_SECTIONS = frozenset(
     "introduction purpose overview scope background summary definitions glossary contents "
-    "references about context principle principles general".split()
+    "references about context principle principles general procedure procedures".split()
 )
 _FALLBACK_TEMPLATES = (
     "Who should own {subject} in our organisation?",
@@ -250,12 +251,29 @@ _HEADING_NUMBER = re.compile(r"^(?:(?:section|article|chapter|part|annex|appendi
 _INNER_HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*$", re.M)
 
 
-def _topic(heading: str) -> str:
-    """A heading as it reads inside a question: numbering dropped, soft case."""
+def _topic(heading: str, text: str = "") -> str:
+    """A heading as it reads inside a question: numbering dropped, soft case. An all-caps
+    heading ("6. RECORDS") is lowercased except the words that `text` (the source) also writes
+    in capitals in its body, which are acronyms ("CCTV")."""
     heading = _HEADING_NUMBER.sub("", " ".join(heading.split())).strip(" .:")
     if heading.isupper():
-        heading = heading.lower()
+        body = " ".join(line for line in text.splitlines() if not line.isupper())
+        heading = " ".join(w if re.search(rf"\b{re.escape(w)}\b", body) else w.lower()
+                           for w in heading.split())
     return _soft_case(heading)
+
+
+def _restates(topic: str, title: str) -> bool:
+    """Whether a heading names the document itself: an uploaded document's top heading
+    ("Northwind Labs: Critical Supplier Offboarding Procedure") under the title it was given
+    ("Vendor Offboarding Procedure"): the same kind of document (last word) and most of the
+    title's words, and more words than the title. "Master Batch Record" in "Batch
+    Manufacturing Records" is a section."""
+    topic_terms, title_terms = terms(topic), terms(title)
+    if (not title_terms or len(topic_terms) <= len(title_terms)
+            or topic_terms[-1] != title_terms[-1]):
+        return False
+    return len(set(title_terms) & set(topic_terms)) * 3 >= len(set(title_terms)) * 2
 
 
 def _headings(source: SourceText) -> list[str]:
@@ -271,7 +289,7 @@ def _heading_questions(sources: list[SourceText], asked: set[str]) -> list[str]:
         title = source.title.strip() or "the source"
         doc = document_name(title)
         for section in _headings(source) or [""]:
-            topic = _topic(section)
+            topic = _topic(section, source.text)
             if (title, topic.lower()) in seen:
                 continue
             seen.add((title, topic.lower()))
@@ -279,6 +297,8 @@ def _heading_questions(sources: list[SourceText], asked: set[str]) -> list[str]:
                 questions.append(_pick(_TITLE_TEMPLATES, title).format(doc=doc))
                 continue
             if topic.lower() in _GENERIC_SECTIONS or _QUESTION_HEADING.match(topic):
+                continue
+            if _restates(topic, title):
                 continue
             section_terms = set(terms(topic))
             if section_terms and len(section_terms & asked) * 2 >= len(section_terms):

@@ -659,3 +659,20 @@ def test_a_heading_starting_with_the_templates_preposition_reads_once():
                             "On-site Monitoring")
         for question in _heading_questions([source], set()):
             assert not re.search(r"\b(\w+) \1\b", question), question
+
+
+def test_uploaded_documents_headings_read_as_topics():
+    """An uploaded SOP's all-caps headings are lowercased but its acronyms stay ("CCTV", as
+    its text writes it); its own top heading under the title it was given is not a topic;
+    "Procedure" says nothing about content; an SOP is named as one."""
+    text = ("### 6. RECORDS\n\nKeep the log.\n\n### CCTV\n\nCCTV cameras cover the doors.\n\n"
+            "### PROCEDURE\n\nFollow the steps.")
+    sources = [SourceText(1, "Sample Retention SOP", text, "4. RESPONSIBILITIES"),
+               SourceText(2, "Vendor Offboarding Procedure", "Plan the exit.",
+                          "Northwind Labs: Critical Supplier Offboarding Procedure")]
+    questions = suggest("Who signs off?", sources, "[1] [2]", limit=10)
+    topics = " | ".join(questions)
+    for topic in ("responsibilities?", "records?", "CCTV?"):
+        assert topic in topics, questions
+    assert "the Sample Retention SOP " in topics and "SOP guidance" not in topics
+    assert not re.search(r"RECORDS|RESPONSIBILITIES|cctv|Northwind|procedure\?", topics), questions
