@@ -113,6 +113,7 @@ LEAD_LIST_RATIO = 0.6  # a list question's best list leads when it scores this s
 FOLLOW_UP_TERMS = 3  # a question with fewer content terms than this is a follow-up
 
 SHORT_INTRO_WORDS = 4
+_POINTS_AT_LIST = re.compile(r"\b(?:below|the following|as follows)\b", re.I)
 MAX_LIST_UNITS = 16  # a list introduction and its items quoted together, at most
 WHOLE_SECTION_WORDS = 110  # a section this short is quoted whole (docs/benchmarks.md)
 MAX_STEPS = 5
@@ -281,6 +282,13 @@ def _parsed(text: str) -> tuple[tuple, ...]:
                 if (pieces[-1].endswith(":") and len(pieces) > 1
                         and len(pieces[-1].split()) < SHORT_INTRO_WORDS):
                     pieces[-2:] = [f"{pieces[-2]} {pieces[-1]}"]
+                elif not pieces[-1].endswith(":"):
+                    # "... using the criteria below. If an incident sits between two levels,
+                    # choose the higher one.": the list belongs to the sentence pointing at it.
+                    pointing = [i for i, piece in enumerate(pieces[:-1])
+                                if _POINTS_AT_LIST.search(piece)]
+                    if pointing:
+                        pieces[pointing[-1]:] = [" ".join(pieces[pointing[-1]:])]
                 intro = pieces[-1]
         for piece_index, piece in enumerate(pieces):
             if not _quotable(piece):

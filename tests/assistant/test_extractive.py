@@ -187,6 +187,17 @@ def test_a_list_after_a_paragraph_comes_whole_whatever_the_introduction_ends_wit
             "degraded service with a workaround [1].") in text
 
 
+def test_a_list_belongs_to_the_sentence_that_points_at_it():
+    source = SourceText(1, "Escalation Policy", "The engineer picks a severity using the criteria "
+                        "below. If an incident sits between two levels, choose the higher one.\n\n"
+                        "- SEV1: a complete outage of a customer platform;\n"
+                        "- SEV2: severe degradation with no workaround.", "Severity")
+    text = _generate("Which incidents count as SEV2?", sources=[source]).text
+    assert ("- The engineer picks a severity using the criteria below. If an incident sits "
+            "between two levels, choose the higher one.\n  - SEV1: a complete outage of a "
+            "customer platform;\n  - SEV2: severe degradation with no workaround [1].") in text
+
+
 @pytest.mark.parametrize("name", ["notice.html", "notice.docx", "notice.md"])
 def test_a_list_in_an_uploaded_document_comes_whole_with_its_introduction(name):
     """HTML and Word lists reach the answer as lists, like Markdown's: the introduction
