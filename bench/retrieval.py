@@ -20,6 +20,8 @@ built. PostgreSQL only (stored tsvector + GIN). Embeddings are switched off
   2. queries  2-5 seeded terms per query, filters domain + category + organization,
               scope "all", limit 5. Per query, after a warm-up pass, interleaved:
                 search   knowledge.retrieval.search(): the real call, hydration included
+                search-32  the same with each step's rank not divided by the chunk's length
+                         (normalisation 32 instead of RANK_NORMALIZATION, 33)
                 answer   knowledge.retrieval.passages_for(): what the query pipeline runs (a
                          pool of 20, regrouped by document, each widened to its section; the
                          question embedding is not included: embeddings are off here)
@@ -275,6 +277,14 @@ def measure_queries(corpus: dict, queries: list[str]) -> dict:
         return retrieval.search(query, domain=domain, category=category, organization=org,
                                 scope="all", limit=5)
 
+    def run_search_32(query, org, where, params):
+        previous = retrieval.RANK_NORMALIZATION
+        retrieval.RANK_NORMALIZATION = 32
+        try:
+            return run_search(query, org, where, params)
+        finally:
+            retrieval.RANK_NORMALIZATION = previous
+
     def run_answer(query, org, where, params):
         return retrieval.passages_for(query, domain=domain, category=category,
                                       organization=org, scope="all", limit=5)
@@ -303,7 +313,8 @@ def measure_queries(corpus: dict, queries: list[str]) -> dict:
                            [config, query, *params, retrieval.CANDIDATES])
             return cursor.fetchall()
 
-    variants = {"search": run_search, "answer": run_answer, "answer-fb": run_answer_fb,
+    variants = {"search": run_search, "search-32": run_search_32, "answer": run_answer,
+                "answer-fb": run_answer_fb,
                 "lexical": run_lexical, "raw": run_raw, "raw-and": run_raw_and}
     for case in cases:  # warm-up: every query once through every path
         for run in variants.values():
@@ -482,10 +493,13 @@ def run(args) -> int:
     print(f"\n{len(queries)} queries (2-5 terms, domain+category+organization, scope all, "
           f"limit 5), after a warm-up pass, interleaved:")
     print("  path        |   p50 ms |   p95 ms |  mean ms")
-    for label in ("search", "answer", "answer-fb", "lexical", "raw", "raw-and"):
+    for label in ("search", "search-32", "answer", "answer-fb", "lexical", "raw", "raw-and"):
         t = times[label]
         print(f"  {label:<11} | {pct(t, .5):8.2f} | {pct(t, .95):8.2f} | "
               f"{statistics.mean(t):8.2f}")
+    print(f"  p50(search)/p50(search-32) = "
+          f"{pct(times['search'], .5) / pct(times['search-32'], .5):.2f}  (ranks divided by "
+          f"1 + log(length), RANK_NORMALIZATION, against rank / (rank + 1) alone)")
     print(f"  p50(answer-fb)/p50(answer) = "
           f"{pct(times['answer-fb'], .5) / pct(times['answer'], .5):.2f}")
     matched = result["matched"]

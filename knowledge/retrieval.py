@@ -135,7 +135,7 @@ def _postgres(query: str, where: str, params: list, limit: int) -> list[tuple[in
     # passages holding at least two of the terms, then any term (OR). The rank has to be
     # computed for every match, and OR matches a large share of a big corpus while "two of the
     # terms" matches far fewer, so each step is only taken when the one before came up short
-    # (docs/benchmarks.md). Normalisation 32 maps the rank into 0..1.
+    # (docs/benchmarks.md). Each step ranks by RANK_NORMALIZATION.
     ranked: list[tuple[int, float]] = []
     stages = ("all", "pairs", "any") if _plain(query) else ("all", "any")
     terms = None
@@ -148,6 +148,14 @@ def _postgres(query: str, where: str, params: list, limit: int) -> list[tuple[in
         if len(ranked) >= limit:
             break
     return ranked
+
+
+# ts_rank / ts_rank_cd normalisation: 1 divides the rank by 1 + the logarithm of the chunk's
+# length, so a chunk does not rank higher for holding more words (a long section mentioning
+# the question's words in passing against the short one about them, as FTS5's bm25 does on
+# SQLite); 32 then maps it into 0..1 (rank / (rank + 1)). 32 alone ranked PostgreSQL's
+# answers' context below SQLite's (docs/benchmarks.md, "PostgreSQL ranks by length too").
+RANK_NORMALIZATION = 1 | 32
 
 
 def _plain(query: str) -> bool:
@@ -200,7 +208,8 @@ def _postgres_ranked(query: str, where: str, params: list, limit: int, *, stage:
         "hit AS (SELECT c.id, c.search_vector FROM knowledge_chunk c, q "
         f"WHERE q.query::text <> '' AND c.search_vector @@ q.query AND {where} LIMIT %s) "
         f"SELECT hit.id, {function}('{{0.1, 0.2, 0.4, 1.0}}', hit.search_vector, "
-        f"{ranked_by}, 32) AS rank FROM hit, q ORDER BY rank DESC, hit.id LIMIT %s"
+        f"{ranked_by}, {RANK_NORMALIZATION}) AS rank FROM hit, q "
+        "ORDER BY rank DESC, hit.id LIMIT %s"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [*stage_params, *params, RANKED_MATCHES, limit])
@@ -312,8 +321,8 @@ def _postgres_stepped(query: str, where: str, params: list, limit: int, *, stage
     sql = (
         f"WITH q AS (SELECT {columns}, {rank} AS rank), "
         f"hit AS (SELECT * FROM ({parts}) parts LIMIT %s) "
-        f"SELECT hit.id, {function}('{{0.1, 0.2, 0.4, 1.0}}', hit.search_vector, q.rank, 32) "
-        "AS rank FROM hit, q ORDER BY rank DESC, hit.id LIMIT %s"
+        f"SELECT hit.id, {function}('{{0.1, 0.2, 0.4, 1.0}}', hit.search_vector, q.rank, "
+        f"{RANK_NORMALIZATION}) AS rank FROM hit, q ORDER BY rank DESC, hit.id LIMIT %s"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [*steps, *_tsquery_params(rank_arity, config, query),

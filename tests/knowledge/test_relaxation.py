@@ -180,3 +180,24 @@ def test_term_frequencies_come_from_the_column_statistics(library, monkeypatch):
     monkeypatch.setattr(retrieval, "_FREQUENCIES",
                         {connection.settings_dict["NAME"]: (retrieval.time.monotonic(), {})})
     assert retrieval._frequencies() == {}  # kept for STATISTICS_TTL seconds
+
+
+# --- Ranking inside a step: the chunk's length counts ----------------------------------------
+def test_a_short_passage_about_the_terms_outranks_a_long_one_mentioning_them(
+        db, domain, category, monkeypatch):
+    """Each step divides the rank by 1 + log(length) (RANK_NORMALIZATION), as SQLite's bm25
+    does: the short section about the question's words comes before a long one that holds
+    them once each among many others."""
+    filler = " ".join(f"The register lists item {n} of the site inventory." for n in range(40))
+    long = ingest(f"# long.md\n\nBackup media and the encryption keys are listed. {filler}"
+                  .encode(), "long.md", domain=domain, category=category)
+    short = ingest(b"# short.md\n\nBackup media keep their encryption keys apart.", "short.md",
+                   domain=domain, category=category)
+    where, params = retrieval._filters(domain, category, None, "public")
+    first = {}
+    for normalization in (retrieval.RANK_NORMALIZATION, 32):
+        monkeypatch.setattr(retrieval, "RANK_NORMALIZATION", normalization)
+        found = retrieval._postgres_ranked("backup encryption", where, params, 10, stage="all")
+        assert all(0 < rank < 1 for _, rank in found)
+        first[normalization] = Chunk.objects.get(pk=found[0][0]).document_id
+    assert first == {33: short.pk, 32: long.pk}
