@@ -43,11 +43,10 @@ class _HtmlExtractor(HTMLParser):
         self._heading_parts: list[str] = []
         self._pre_depth = 0
         self._buffer: list[str] = []
-        # Open lists, innermost last: None for <ul>, the next number for <ol>; and how many
-        # <li> are open. An item is written as Markdown writes it ("- ...", "3. ..."), so an
+        # Open lists, innermost last, each [next number (None for <ul>), whether an item of
+        # it is open]. An item is written as Markdown writes it ("- ...", "3. ..."), so an
         # introduction keeps its list; a nested list's items join their outer item's text.
-        self._lists: list[int | None] = []
-        self._items = 0
+        self._lists: list[list] = []
 
     def _flush(self) -> None:
         raw = "".join(self._buffer)
@@ -78,18 +77,22 @@ class _HtmlExtractor(HTMLParser):
             self._flush()
             self._pre_depth += 1
         elif tag in ("ul", "ol"):
-            if not self._items:
+            if not self._open_items():
                 self._flush()
-            self._lists.append(_ordered_start(attrs) if tag == "ol" else None)
+            self._lists.append([_ordered_start(attrs) if tag == "ol" else None, False])
         elif tag == "li":
-            if self._items:
+            if not self._lists:  # an item outside any list
+                self._lists.append([None, False])
+            if self._lists[-1][1]:  # "<li>a<li>b": the next item closes the one before
+                self._close_item()
+            self._lists[-1][1] = True
+            if self._open_items() > 1:
                 self._buffer.append(" ")
             else:
                 self._flush()
                 self._buffer.append(self._marker())
-            self._items += 1
         elif tag in _HTML_BLOCKS:
-            if self._items:
+            if self._open_items():
                 self._buffer.append(" ")  # a paragraph inside an item is still the item
             else:
                 self._flush()
@@ -125,24 +128,35 @@ class _HtmlExtractor(HTMLParser):
             self._pre_depth = max(0, self._pre_depth - 1)
         elif tag in ("ul", "ol"):
             if self._lists:
+                if self._lists[-1][1]:
+                    self._close_item()
                 self._lists.pop()
-            if not self._items:
+            if not self._open_items():
                 self._flush()
         elif tag == "li":
-            self._items = max(0, self._items - 1)
-            if not self._items:
-                self._flush()
+            if self._lists and self._lists[-1][1]:
+                self._close_item()
         elif tag in _HTML_BLOCKS:
-            if self._items:
+            if self._open_items():
                 self._buffer.append(" ")
             else:
                 self._flush()
 
+    def _open_items(self) -> int:
+        return sum(1 for _, open_item in self._lists if open_item)
+
+    def _close_item(self) -> None:
+        self._lists[-1][1] = False
+        if self._open_items():
+            self._buffer.append(" ")
+        else:
+            self._flush()
+
     def _marker(self) -> str:
-        if not self._lists or self._lists[-1] is None:
+        number = self._lists[-1][0]
+        if number is None:
             return "- "
-        number = self._lists[-1]
-        self._lists[-1] = number + 1
+        self._lists[-1][0] = number + 1
         return f"{number}. "
 
     def handle_data(self, data: str) -> None:

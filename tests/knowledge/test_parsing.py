@@ -451,6 +451,13 @@ class TestHtml:
             "- Loose item",
         ]
 
+    def test_items_left_open_are_closed_by_the_next_item_or_the_list_end(self):
+        data = make_html("<p>Bring:</p><ul><li>the plan<li>the contact list<ul><li>staff"
+                         "<li>vendors</ul><li>the keys</ul><p>Then leave.</p><li>stray</li>")
+        assert [b.text for b in parse(data, "kit.html").blocks] == [
+            "Bring:", "- the plan", "- the contact list staff vendors", "- the keys",
+            "Then leave.", "- stray"]
+
     def test_title_falls_back_to_first_h1(self):
         parsed = parse(make_html("<p>Intro.</p><h1>Main Heading</h1><p>Body.</p>"), "a.html")
         assert parsed.title == "Main Heading"
