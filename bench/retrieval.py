@@ -48,6 +48,7 @@ import statistics
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -253,6 +254,17 @@ RAW_AND_SQL = RAW_SQL.replace(
 assert RAW_AND_SQL != RAW_SQL
 
 
+@contextmanager
+def overridden(target, name: str, value):
+    """`target.name` set to `value` for the block (a setting, a module constant)."""
+    previous = getattr(target, name)
+    setattr(target, name, value)
+    try:
+        yield
+    finally:
+        setattr(target, name, previous)
+
+
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
@@ -278,24 +290,16 @@ def measure_queries(corpus: dict, queries: list[str]) -> dict:
                                 scope="all", limit=5)
 
     def run_search_32(query, org, where, params):
-        previous = retrieval.RANK_NORMALIZATION
-        retrieval.RANK_NORMALIZATION = 32
-        try:
+        with overridden(retrieval, "RANK_NORMALIZATION", 32):
             return run_search(query, org, where, params)
-        finally:
-            retrieval.RANK_NORMALIZATION = previous
 
     def run_answer(query, org, where, params):
         return retrieval.passages_for(query, domain=domain, category=category,
                                       organization=org, scope="all", limit=5)
 
     def run_answer_fb(query, org, where, params):
-        previous = settings.EGRET_FEEDBACK_TERMS
-        settings.EGRET_FEEDBACK_TERMS = 6
-        try:
+        with overridden(settings, "EGRET_FEEDBACK_TERMS", 6):
             return run_answer(query, org, where, params)
-        finally:
-            settings.EGRET_FEEDBACK_TERMS = previous
 
     def run_lexical(query, org, where, params):
         where, params = retrieval._filters(domain, category, org, "all")

@@ -175,27 +175,23 @@ def test_a_bare_list_introduction_keeps_the_sentence_before_it():
             "residue;\n  - potency of the active;\n  - difficulty of cleaning [1].") in text
 
 
-def test_a_list_after_a_paragraph_comes_whole_whatever_the_introduction_ends_with():
-    source = SourceText(1, "Escalation Policy", "Pick a severity using the criteria below.\n\n"
-                        "- SEV1: a complete outage of a customer platform;\n"
-                        "- SEV2: severe degradation with no workaround;\n"
-                        "- SEV3: degraded service with a workaround.\n\n"
-                        "Raise the severity when in doubt.", "Severity")
-    text = _generate("Which incidents count as SEV2?", sources=[source]).text
-    assert ("- Pick a severity using the criteria below.\n  - SEV1: a complete outage of a "
-            "customer platform;\n  - SEV2: severe degradation with no workaround;\n  - SEV3: "
-            "degraded service with a workaround [1].") in text
-
-
-def test_a_list_belongs_to_the_sentence_that_points_at_it():
-    source = SourceText(1, "Escalation Policy", "The engineer picks a severity using the criteria "
-                        "below. If an incident sits between two levels, choose the higher one.\n\n"
-                        "- SEV1: a complete outage of a customer platform;\n"
-                        "- SEV2: severe degradation with no workaround.", "Severity")
-    text = _generate("Which incidents count as SEV2?", sources=[source]).text
-    assert ("- The engineer picks a severity using the criteria below. If an incident sits "
-            "between two levels, choose the higher one.\n  - SEV1: a complete outage of a "
-            "customer platform;\n  - SEV2: severe degradation with no workaround [1].") in text
+@pytest.mark.parametrize("paragraph", [
+    # The paragraph's last sentence introduces the list right after it, whatever it ends with;
+    "Pick a severity using the criteria below.",
+    # and the sentence pointing at the list brings the sentences after it along.
+    "Pick a severity using the criteria below. If an incident sits between two levels, "
+    "choose the higher one.",
+])
+def test_a_list_after_a_paragraph_comes_whole_with_the_sentence_pointing_at_it(paragraph):
+    items = ["SEV1: a complete outage of a customer platform;",
+             "SEV2: severe degradation with no workaround;",
+             "SEV3: degraded service with a workaround."]
+    text = "Read this first. " + paragraph + "\n\n- " + "\n- ".join(items)
+    source = SourceText(1, "Escalation Policy", text + "\n\nRaise the severity when in doubt.",
+                        "Severity")
+    answer = _generate("Which incidents count as SEV2?", sources=[source]).text
+    quoted = "\n  - ".join([f"- {paragraph}", *items[:-1], f"{items[-1].rstrip('.')} [1]."])
+    assert quoted in answer
 
 
 @pytest.mark.parametrize("name", ["notice.html", "notice.docx", "notice.md"])
