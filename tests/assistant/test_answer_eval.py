@@ -82,11 +82,12 @@ def test_answer_eval_reports_each_split_and_rolls_back_the_private_documents(lib
     assert held_out["fact_recall_context"] >= 0.95 and held_out["fact_recall_answer"] >= 0.87
     assert held_out["every_fact"] >= 0.75 and held_out["top_source_right"] >= 0.86
     tune = result["tune"]
-    assert tune["fact_recall_context"] >= 0.97 and tune["fact_recall_answer"] >= 0.83
-    assert tune["every_fact"] >= 0.69 and tune["top_source_right"] >= 0.94
+    assert tune["fact_recall_context"] >= 0.965 and tune["fact_recall_answer"] >= 0.825
+    assert tune["every_fact"] >= 0.68 and tune["top_source_right"] >= 0.94
     # The target holds on the held-out split; the tune split also holds ids 601–640,
-    # 701–740, 801–840 and 901–940, most of which ask two to four things at once and get
-    # room for each part (each set's answers run 1,650–2,100 characters at the median).
+    # 701–740, 801–840, 901–940 and 1001–1040, most of which ask two to four things at once
+    # and get room for each part (each set's answers run 1,600–2,100 characters at the
+    # median).
     assert result["held-out"]["answer_chars_median"] <= 1500
     assert tune["answer_chars_median"] <= 1700
     for split in ("tune", "held-out"):
