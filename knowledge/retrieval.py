@@ -565,6 +565,7 @@ def passages_for(query: str, *, limit: int, **scope) -> list[Passage]:
     once more with the words its best hits share (_feedback())."""
     depth = max(limit * DOCUMENT_POOL, 20)
     pool = search(query, limit=depth, **scope)
+    by_words = pool[0].chunk.pk if pool else None
     question = _question_vector(query) if pool else None
     pool = _feedback(query, _by_meaning(question, pool), question, depth, scope)
     weight: dict = {}
@@ -573,7 +574,8 @@ def passages_for(query: str, *, limit: int, **scope) -> list[Passage]:
         weight[key] = weight.get(key, 0.0) + 1.0 / (DOCUMENT_RRF_K + rank)
     order = {id(p): i for i, p in enumerate(pool)}
     grouped = sorted(pool, key=lambda p: (-weight[p.document.pk], order[id(p)]))
-    return widen(_with_places(grouped, _kept(pool), limit), question=question, limit=limit)
+    return widen(_with_places(grouped, _kept(pool, by_words), limit), question=question,
+                 limit=limit)
 
 
 FEEDBACK_PASSAGES = 3  # the pool's best hits (words and meaning) whose words are looked at
@@ -620,19 +622,26 @@ def _feedback(query: str, pool: list[Passage], question, depth: int, scope: dict
     return [first[pk] for pk in sorted(fused, key=lambda pk: -fused[pk])][:depth]
 
 
-def _kept(pool: list[Passage]) -> list[Passage]:
+def _kept(pool: list[Passage], by_words: int | None = None) -> list[Passage]:
     """The candidates that keep a place among the passages whatever their document's weight:
     the best of all, by words and meaning together ("needed for the contract" as a ground for
     ad profiling sat first in a pool where data subject requests and processor contracts had
-    four and six weaker hits each, and was left out of the answer), and the nearest in meaning
+    four and six weaker hits each, and was left out of the answer), the nearest in meaning
     ("how quickly do my team need to get visit data into the sponsor's forms": the
-    investigator's records section at 0.61 beside four hits on monitoring plans)."""
+    investigator's records section at 0.61 beside four hits on monitoring plans), and the best
+    by words alone (the chunk `by_words`: "we just wrapped up a failover drill; when is the
+    write-up due" found the exercise procedure first, far ahead of the rest, but the model
+    does not link a drill to an exercise and five documents with more hits outvoted it)."""
     kept = pool[:1]
     near = [p for p in pool if p.similarity is not None]
     if near:
         nearest = max(near, key=lambda p: p.similarity)
         if nearest is not pool[0]:
             kept.append(nearest)
+    for passage in pool:
+        if passage.chunk.pk == by_words and not any(k is passage for k in kept):
+            kept.append(passage)
+            break
     return kept
 
 

@@ -242,6 +242,29 @@ def test_the_nearest_candidate_in_meaning_keeps_a_place_too(domain, category, mo
     assert handed[3].document == rivals[0]  # the displaced come next, in their order
 
 
+def test_the_best_candidate_by_words_alone_keeps_a_place_too(domain, category, monkeypatch):
+    exercise = ingest("# Testing\n\n## After-Action Reporting\n\nProduce an after-action "
+                      "report within 30 days of every exercise.", "testing.md", domain=domain,
+                      category=category)
+    rivals = [ingest(f"# Rival {n}\n\n## Part\n\nA failover plan {n}.", f"rival-{n}.md",
+                     domain=domain, category=category) for n in range(3)]
+    chunks = {c.document_id: c for c in Chunk.objects.all()}
+
+    def hit(document, similarity):
+        return retrieval.Passage(chunk=chunks[document.pk], document=document, score=0.5,
+                                 scope="public", similarity=similarity)
+
+    pool = [hit(exercise, 0.20), *[hit(r, 0.30 + n / 100) for n, r in enumerate(rivals * 2)]]
+    # The model finds every rival nearer ("drill" is not "exercise"): words and meaning
+    # together put the search's first hit last.
+    monkeypatch.setattr(retrieval, "_by_meaning", lambda question, pool: [*pool[1:], pool[0]])
+    handed = _handed(monkeypatch, pool, "when is the write-up of a failover drill due",
+                     limit=3, domain=domain, category=category)
+    # The best by words and meaning (a rival), the nearest in meaning (another) and the best
+    # by words alone all keep a place among the three.
+    assert {p.document for p in handed[:3]} == {rivals[0], rivals[2], exercise}
+
+
 def test_an_existing_chunk_gets_a_path_from_its_title_and_section(policy):
     from knowledge.services import heading_path
 
