@@ -221,6 +221,12 @@ def test_the_best_candidate_keeps_a_place_beside_documents_with_more_hits(
     assert [p.document for p in handed[:2]] == [rivals[0], best]
 
 
+def _hit(document, similarity) -> retrieval.Passage:
+    """A pool entry for a one-chunk document at the given cosine."""
+    return retrieval.Passage(chunk=Chunk.objects.get(document=document), document=document,
+                             score=0.5, scope="public", similarity=similarity)
+
+
 def test_the_nearest_candidate_in_meaning_keeps_a_place_too(domain, category, monkeypatch):
     best = ingest("# Monitoring\n\n## Visits\n\nMonitors review the sponsor's forms at each "
                   "visit.", "monitoring.md", domain=domain, category=category)
@@ -228,13 +234,8 @@ def test_the_nearest_candidate_in_meaning_keeps_a_place_too(domain, category, mo
                      "days.", "investigators.md", domain=domain, category=category)
     rivals = [ingest(f"# Rival {n}\n\n## Part\n\nA sponsor form {n}.", f"rival-{n}.md",
                      domain=domain, category=category) for n in range(2)]
-    chunks = {c.document_id: c for c in Chunk.objects.all()}
 
-    def hit(document, similarity):
-        return retrieval.Passage(chunk=chunks[document.pk], document=document, score=0.5,
-                                 scope="public", similarity=similarity)
-
-    pool = [hit(best, 0.45), *[hit(r, 0.40) for r in rivals * 3], hit(nearest, 0.61)]
+    pool = [_hit(best, 0.45), *[_hit(r, 0.40) for r in rivals * 3], _hit(nearest, 0.61)]
     handed = _handed(monkeypatch, pool, "how quickly must visit data reach the sponsor's forms",
                      limit=3, domain=domain, category=category)
     # The rivals weigh most; the best hit and the nearest in meaning take the last places.
@@ -248,13 +249,8 @@ def test_the_best_candidate_by_words_alone_keeps_a_place_too(domain, category, m
                       category=category)
     rivals = [ingest(f"# Rival {n}\n\n## Part\n\nA failover plan {n}.", f"rival-{n}.md",
                      domain=domain, category=category) for n in range(3)]
-    chunks = {c.document_id: c for c in Chunk.objects.all()}
 
-    def hit(document, similarity):
-        return retrieval.Passage(chunk=chunks[document.pk], document=document, score=0.5,
-                                 scope="public", similarity=similarity)
-
-    pool = [hit(exercise, 0.20), *[hit(r, 0.30 + n / 100) for n, r in enumerate(rivals * 2)]]
+    pool = [_hit(exercise, 0.20), *[_hit(r, 0.30 + n / 100) for n, r in enumerate(rivals * 2)]]
     # The model finds every rival nearer ("drill" is not "exercise"): words and meaning
     # together put the search's first hit last.
     monkeypatch.setattr(retrieval, "_by_meaning", lambda question, pool: [*pool[1:], pool[0]])
