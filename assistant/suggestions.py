@@ -18,7 +18,7 @@ import zlib
 from collections.abc import Iterable
 
 from assistant.providers.base import SourceText
-from knowledge.text import STOP_WORDS, terms, words
+from knowledge.text import POSSESSIVE, STOP_WORDS, terms, words
 
 # Stop words that may sit inside a subject phrase ("deadline for notifying the regulator").
 _CONNECTORS = frozenset(
@@ -53,7 +53,6 @@ IMPERATIVE_VERBS = frozenset(
 )
 
 _SURFACE_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’\-]*|[^\sA-Za-z0-9]")
-_POSSESSIVE = re.compile(r"['’]s\b")
 
 
 def is_imperative(sentence: str) -> bool:
@@ -75,7 +74,7 @@ def _surface_tokens(text: str) -> list[str]:
 
 @functools.lru_cache(maxsize=65536)  # a token's key and kind never change
 def _key(token: str) -> str:
-    return _POSSESSIVE.sub("", token.lower().replace("’", "'"))
+    return POSSESSIVE.sub("", token.lower().replace("’", "'"))
 
 
 @functools.lru_cache(maxsize=65536)

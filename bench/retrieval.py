@@ -318,8 +318,8 @@ def measure_queries(corpus: dict, queries: list[str]) -> dict:
             return cursor.fetchall()
 
     variants = {"search": run_search, "search-32": run_search_32, "answer": run_answer,
-                "answer-fb": run_answer_fb,
-                "lexical": run_lexical, "raw": run_raw, "raw-and": run_raw_and}
+                "answer-fb": run_answer_fb, "lexical": run_lexical, "raw": run_raw,
+                "raw-and": run_raw_and}
     for case in cases:  # warm-up: every query once through every path
         for run in variants.values():
             run(*case)

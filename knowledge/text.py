@@ -27,7 +27,7 @@ STOP_WORDS = frozenset(
     """.split()
 )
 _TOKEN = re.compile(r"[a-z0-9]+")
-_POSSESSIVE = re.compile(r"['’]s\b")
+POSSESSIVE = re.compile(r"['’]s\b")  # "the board's" -> "the board"
 
 
 @functools.lru_cache(maxsize=65536)  # words repeat across passages and requests
@@ -59,7 +59,7 @@ def stem(word: str) -> str:
 
 def words(text: str) -> list[str]:
     """Lowercase word tokens; hyphenated words split into their parts."""
-    tokens = _TOKEN.findall(_POSSESSIVE.sub("", text.lower()))
+    tokens = _TOKEN.findall(POSSESSIVE.sub("", text.lower()))
     return [t for t in tokens if len(t) > 1 or t.isdigit()]
 
 
