@@ -116,6 +116,7 @@ SHORT_INTRO_WORDS = 4
 _POINTS_AT_LIST = re.compile(r"\b(?:below|the following|as follows)\b", re.I)
 MAX_LIST_UNITS = 16  # a list introduction and its items quoted together, at most
 WHOLE_SECTION_WORDS = 110  # a section this short is quoted whole (docs/benchmarks.md)
+PARAGRAPH_WORDS = 70  # a paragraph this short is quoted whole
 MAX_STEPS = 5
 MIN_STEP_WORDS = 5
 FALLBACK_SENTENCES = 2
@@ -178,6 +179,7 @@ class _Unit(NamedTuple):
     heading: str  # the heading inside the source it sits under ("" for the source's own)
     group: str  # the text-less heading over `heading` ("5. What We Monitor"), or ""
     grouped: bool  # its group is short enough to be quoted as one unit (GROUP_WORDS)
+    paragraph: int  # the block of the source it comes from (a paragraph, or a list item)
 
 
 # --- Parsing sources into units -----------------------------------------------------------
@@ -256,6 +258,7 @@ def _parsed(text: str) -> tuple[tuple, ...]:
     """A source's units, in order, as the `_Unit` fields that follow `source`. A pure
     function of the text, so each passage is parsed once per process."""
     units: list[tuple] = []
+    paragraphs: list[int] = []
     intro: str | None = None
     heading = group = ""
     group_level = 0
@@ -301,11 +304,12 @@ def _parsed(text: str) -> tuple[tuple, ...]:
                 len(piece.split()), is_imperative(piece) or bool(_OBLIGATION.search(piece)),
                 heading, group,
             ))
+            paragraphs.append(block_index)
     sizes: Counter[str] = Counter()
     for fields in units:
         sizes[fields[-1]] += fields[6]
-    return tuple((*fields, bool(fields[-1]) and sizes[fields[-1]] <= GROUP_WORDS)
-                 for fields in units)
+    return tuple((*fields, bool(fields[-1]) and sizes[fields[-1]] <= GROUP_WORDS, paragraph)
+                 for fields, paragraph in zip(units, paragraphs))
 
 
 def _list_key(unit: _Unit) -> str | None:
@@ -685,11 +689,11 @@ def _select(units: list[_Unit], scores: dict[_Unit, float], budget: _Budget,
                                  or _normal(unit.text) in seen)
                 or (unit.source, unit.heading) in whole):
             continue
-        batch = (section or (unit.grouped and _whole_list(unit, units))
-                 or _short_section(unit, units) or _whole_list(unit, units))
-        size = sum(member.words for member in batch)
-        if chosen and words + size > budget.words:
+        fitting = [(batch, closing) for batch, closing in _quoted_with(unit, units, section)
+                   if not chosen or words + sum(m.words for m in batch) <= budget.words]
+        if not fitting:
             continue  # the length budget binds every part, leaders included
+        batch, closing = fitting[0]
         if not forced and per_source[unit.source] >= budget.per_source:
             continue
         for member in batch:
@@ -700,7 +704,7 @@ def _select(units: list[_Unit], scores: dict[_Unit, float], budget: _Budget,
                 words += member.words
         per_source[unit.source] += 1
         lists.update((m.source, _unit_key(m)) for m in batch if _unit_key(m) is not None)
-        if len(batch) > 1 and all(m.heading == unit.heading for m in batch):
+        if closing:
             whole.add((unit.source, unit.heading))
     return chosen
 
@@ -712,6 +716,41 @@ def _short_section(unit: _Unit, units: list[_Unit]) -> list[_Unit]:
     if len(section) > 1 and sum(u.words for u in section) <= WHOLE_SECTION_WORDS:
         return section
     return []
+
+
+def _short_paragraph(unit: _Unit, units: list[_Unit]) -> list[_Unit]:
+    """All of a short paragraph of prose: its sentences make one point ("Document the criteria
+    for classifying deviations as important ... Typical examples of important deviations
+    include ..."), and the one that matched the question's words is rarely all of it."""
+    paragraph = [u for u in units if u.source == unit.source and u.paragraph == unit.paragraph
+                 and u.intro is None and not u.opens_list]
+    if len(paragraph) > 1 and sum(u.words for u in paragraph) <= PARAGRAPH_WORDS:
+        return paragraph
+    return []
+
+
+def _quoted_with(unit: _Unit, units: list[_Unit], section: list[_Unit] | None
+                 ) -> list[tuple[list[_Unit], bool]]:
+    """What a chosen unit is quoted with, as (units, whether they close its section to
+    further picks), the first that fits the budget taken: `section` when given (the lead
+    section); the subsections of its short group; its short section, or else just the list
+    it belongs to ("Adopt clear timing standards ...:" and its four deadlines, when the
+    section's closing sentences would take it over the budget); its list; its short
+    paragraph; itself."""
+    def closes(batch: list[_Unit]) -> bool:
+        return len(batch) > 1 and all(m.heading == unit.heading for m in batch)
+
+    if section:
+        return [(section, closes(section))]
+    listed = _whole_list(unit, units)
+    if unit.grouped:
+        return [(listed, closes(listed))]
+    short = _short_section(unit, units)
+    if short:
+        return [(short, True), *([(listed, False)] if len(listed) > 1 else [])]
+    if len(listed) > 1:
+        return [(listed, closes(listed))]
+    return [(_short_paragraph(unit, units) or listed, False)]
 
 
 def _fallback(units: list[_Unit]) -> list[_Unit]:

@@ -351,6 +351,7 @@ def test_a_part_that_sets_a_scene_is_also_compared_by_what_it_asks(monkeypatch):
     assert measure in _generate(question, sources=[source]).text
 
     monkeypatch.setattr(extractive, "asking_sentences", lambda part: None)
+    monkeypatch.setattr(extractive, "PARAGRAPH_WORDS", 0)  # its paragraph would bring it too
     assert measure not in _generate(question, sources=[source]).text  # the scene's pull
 
 
@@ -436,6 +437,78 @@ def test_a_section_of_about_a_hundred_words_is_quoted_whole(monkeypatch):
     monkeypatch.setattr(extractive, "WHOLE_SECTION_WORDS", 90)
     assert "escalated at once" not in _generate(question, sources=[source]).text
 
+
+def test_a_short_paragraph_is_quoted_whole(monkeypatch):
+    """Its sentences make one point: the one that matched the question's words ("classified
+    as important") is followed by the one that answers it in other words (the examples)."""
+    from assistant.providers import extractive
+
+    section = (
+        "Deviations classified as important are reported to the sponsor within 5 working days. "
+        "Deviations classified as minor are reported in the deviation log at the next visit."
+        "\n\nWrite down how deviations are classified as important before enrolment starts. "
+        "Typical examples include enrolling an ineligible participant, failing to obtain valid "
+        "consent and dosing errors.\n\nThe monitor checks that deviations classified as "
+        "important are in the clinical study report. Sites reclassify a minor deviation as "
+        "important when it recurs at the same site. The sponsor reviews important deviations "
+        "across sites every month and compares the sites with each other. A rate of important "
+        "deviations above three per ten participants triggers a targeted review of the site. "
+        "Important deviations affecting safety are escalated to the medical monitor on the day "
+        "they are found. Deviations classified as important are discussed at the data review "
+        "meeting before the database is locked, and the decision on excluding data is recorded "
+        "in the statistical analysis plan. The principal investigator signs the deviation log "
+        "every month after reviewing it with the monitor. Training records show that every "
+        "member of the site team has read the deviation procedure. Copies of the signed log "
+        "are filed in the investigator site file and in the trial master file.")
+    assert len(section.split()) > extractive.LEAD_SECTION_WORDS  # not quoted whole
+    source = SourceText(1, "Protocol Deviations", f"## Deviations\n\n{section}")
+    question = "Which deviations are classified as important?"
+    answer = _generate(question, sources=[source]).text
+    assert ("- Write down how deviations are classified as important before enrolment starts "
+            "[1].\n- Typical examples include enrolling an ineligible participant") in answer
+
+    monkeypatch.setattr(extractive, "PARAGRAPH_WORDS", 0)
+    assert "Typical examples" not in _generate(question, sources=[source]).text
+
+
+def test_a_short_section_over_the_budget_still_brings_its_list(monkeypatch):
+    """The section around a chosen list item is quoted whole when the budget has room for it;
+    when it has not, the list it belongs to is, rather than nothing: the deadlines the
+    question asks for come without the section's closing sentences."""
+    from assistant.providers import extractive
+
+    principles = (
+        "Keep every message to staff, customers and regulators short and plain. Lead with "
+        "what staff, customers and regulators need to do next. Be honest with staff, "
+        "customers and regulators about what is not yet known. Use the same facts for staff, "
+        "customers and regulators in every channel so that nobody receives conflicting "
+        "accounts. Never release personal information about affected individuals to staff, "
+        "customers or regulators, and correct any error as soon as it is found. Staff, "
+        "customers and regulators should hear about a change of plan from us before they "
+        "read about it elsewhere. Messages to staff, customers and regulators name the person "
+        "to contact and the channel where the next message will appear, so that nobody has "
+        "to guess where to look.")
+    timing = (
+        "Adopt clear timing standards:\n\n"
+        "- issue a holding statement to staff within 1 hour of declaration;\n"
+        "- publish a customer update within 2 hours;\n"
+        "- notify the regulator within 4 hours;\n"
+        "- provide updates at least every 4 hours while the incident is active.\n\n"
+        "A holding statement acknowledges the incident, describes the immediate impact and "
+        "says when the next update will follow. It never speculates about the cause, and it "
+        "is approved by the communications lead before release.")
+    assert len(timing.split()) <= extractive.WHOLE_SECTION_WORDS
+    source = SourceText(1, "Crisis Communications",
+                        f"## Message Principles\n\n{principles}\n\n## Timing\n\n{timing}")
+    question = "How quickly must we update staff, customers and regulators?"
+    answer = _generate(question, sources=[source]).text
+    for deadline in ("within 1 hour", "within 2 hours", "within 4 hours", "every 4 hours"):
+        assert deadline in answer
+    assert "Keep every message" in answer and "never speculates" not in answer
+
+    whole_only = extractive._quoted_with
+    monkeypatch.setattr(extractive, "_quoted_with", lambda *args: whole_only(*args)[:1])
+    assert "within 1 hour" not in _generate(question, sources=[source]).text
 
 def test_one_sentence_far_above_the_rest_does_not_shut_them_out(monkeypatch):
     """The score floor is relative to the best sentence, but to no more than twice the second
