@@ -10,7 +10,7 @@ categories state becomes a row of the table, each cell giving the figure in bold
 source writes it, a few words of that sentence, and the source's label. Whether the
 categories agree is decided on the figures brought to one scale (hours, times a year, the
 role's name), not on the wording. Sentences are parsed and scored by the extractive
-model's own functions (assistant/providers/extractive.py), so a comparison weighs a sentence
+model's own functions (assistant/providers/extractive/), so a comparison weighs a sentence
 as that category's answer does.
 """
 
@@ -20,8 +20,8 @@ import re
 from dataclasses import dataclass, replace
 
 from assistant.providers.base import GenerationRequest, SourceText
-from assistant.providers.extractive import (_idf, _meaning, _query_weights, _scores,
-                                            _source_units)
+from assistant.providers.extractive.scoring import _idf, _meaning, _query_weights, _scores
+from assistant.providers.extractive.units import _source_units
 from knowledge.text import stem
 
 _NUMBER_WORDS = {

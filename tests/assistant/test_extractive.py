@@ -327,6 +327,7 @@ def test_a_part_that_sets_a_scene_is_also_compared_by_what_it_asks(monkeypatch):
     import numpy as np
 
     from assistant.providers import extractive
+    from assistant.providers.extractive import parts, selection
     from knowledge import embeddings
 
     raw = (LIBRARY / "privacy/eu/international-transfers.md").read_text(encoding="utf-8")
@@ -344,14 +345,14 @@ def test_a_part_that_sets_a_scene_is_also_compared_by_what_it_asks(monkeypatch):
 
     monkeypatch.setattr(embeddings, "enabled", lambda: True)
     monkeypatch.setattr(embeddings, "embed_texts", embed)
-    assert extractive.asking_sentences(extractive.question_parts(question)[0]) == (
+    assert parts.asking_sentences(extractive.question_parts(question)[0]) == (
         "What extra protections can we add")
-    assert extractive.asking_sentences("What extra protections can we add") is None
+    assert parts.asking_sentences("What extra protections can we add") is None
     measure = "strong encryption in transit and at rest"
     assert measure in _generate(question, sources=[source]).text
 
-    monkeypatch.setattr(extractive, "asking_sentences", lambda part: None)
-    monkeypatch.setattr(extractive, "PARAGRAPH_WORDS", 0)  # its paragraph would bring it too
+    monkeypatch.setattr(parts, "asking_sentences", lambda part: None)
+    monkeypatch.setattr(selection, "PARAGRAPH_WORDS", 0)  # its paragraph would bring it too
     assert measure not in _generate(question, sources=[source]).text  # the scene's pull
 
 
@@ -416,7 +417,7 @@ def test_every_part_of_a_three_part_question_gets_its_whole_list():
 def test_a_section_of_about_a_hundred_words_is_quoted_whole(monkeypatch):
     """Its other sentences finish the rule the matching one starts (who records the findings,
     when they are escalated), in words the question does not use."""
-    from assistant.providers import extractive
+    from assistant.providers.extractive import selection
 
     review = ("Review the access logs every month for unusual activity. The security team "
               "records each finding in the tracker, assigns an owner and a target date, and "
@@ -425,7 +426,7 @@ def test_a_section_of_about_a_hundred_words_is_quoted_whole(monkeypatch):
               "whether the incident response plan is invoked and who should be told. Where a "
               "finding repeats, the team looks for the underlying cause and proposes a change "
               "to the control so that the same gap does not appear again.")
-    assert 90 < len(review.split()) <= extractive.WHOLE_SECTION_WORDS
+    assert 90 < len(review.split()) <= selection.WHOLE_SECTION_WORDS
     source = SourceText(1, "Logging Standard", "## Access Logs\n\nHow long access logs are "
                         "kept and how often access logs are reviewed is set out below.\n\n"
                         "## Retention\n\nKeep the access logs for two years.\n\n"
@@ -434,14 +435,14 @@ def test_a_section_of_about_a_hundred_words_is_quoted_whole(monkeypatch):
     answer = _generate(question, sources=[source]).text
     assert "two years" in answer and "escalated at once to the incident manager" in answer
 
-    monkeypatch.setattr(extractive, "WHOLE_SECTION_WORDS", 90)
+    monkeypatch.setattr(selection, "WHOLE_SECTION_WORDS", 90)
     assert "escalated at once" not in _generate(question, sources=[source]).text
 
 
 def test_a_short_paragraph_is_quoted_whole(monkeypatch):
     """Its sentences make one point: the one that matched the question's words ("classified
     as important") is followed by the one that answers it in other words (the examples)."""
-    from assistant.providers import extractive
+    from assistant.providers.extractive import selection
 
     section = (
         "Deviations classified as important are reported to the sponsor within 5 working days. "
@@ -460,14 +461,14 @@ def test_a_short_paragraph_is_quoted_whole(monkeypatch):
         "every month after reviewing it with the monitor. Training records show that every "
         "member of the site team has read the deviation procedure. Copies of the signed log "
         "are filed in the investigator site file and in the trial master file.")
-    assert len(section.split()) > extractive.LEAD_SECTION_WORDS  # not quoted whole
+    assert len(section.split()) > selection.LEAD_SECTION_WORDS  # not quoted whole
     source = SourceText(1, "Protocol Deviations", f"## Deviations\n\n{section}")
     question = "Which deviations are classified as important?"
     answer = _generate(question, sources=[source]).text
     assert ("- Write down how deviations are classified as important before enrolment starts "
             "[1].\n- Typical examples include enrolling an ineligible participant") in answer
 
-    monkeypatch.setattr(extractive, "PARAGRAPH_WORDS", 0)
+    monkeypatch.setattr(selection, "PARAGRAPH_WORDS", 0)
     assert "Typical examples" not in _generate(question, sources=[source]).text
 
 
@@ -475,7 +476,7 @@ def test_a_short_section_over_the_budget_still_brings_its_list(monkeypatch):
     """The section around a chosen list item is quoted whole when the budget has room for it;
     when it has not, the list it belongs to is, rather than nothing: the deadlines the
     question asks for come without the section's closing sentences."""
-    from assistant.providers import extractive
+    from assistant.providers.extractive import selection
 
     principles = (
         "Keep every message to staff, customers and regulators short and plain. Lead with "
@@ -497,7 +498,7 @@ def test_a_short_section_over_the_budget_still_brings_its_list(monkeypatch):
         "A holding statement acknowledges the incident, describes the immediate impact and "
         "says when the next update will follow. It never speculates about the cause, and it "
         "is approved by the communications lead before release.")
-    assert len(timing.split()) <= extractive.WHOLE_SECTION_WORDS
+    assert len(timing.split()) <= selection.WHOLE_SECTION_WORDS
     source = SourceText(1, "Crisis Communications",
                         f"## Message Principles\n\n{principles}\n\n## Timing\n\n{timing}")
     question = "How quickly must we update staff, customers and regulators?"
@@ -506,15 +507,16 @@ def test_a_short_section_over_the_budget_still_brings_its_list(monkeypatch):
         assert deadline in answer
     assert "Keep every message" in answer and "never speculates" not in answer
 
-    whole_only = extractive._quoted_with
-    monkeypatch.setattr(extractive, "_quoted_with", lambda *args: whole_only(*args)[:1])
+    whole_only = selection._quoted_with
+    monkeypatch.setattr(selection, "_quoted_with", lambda *args: whole_only(*args)[:1])
     assert "within 1 hour" not in _generate(question, sources=[source]).text
 
 def test_one_sentence_far_above_the_rest_does_not_shut_them_out(monkeypatch):
     """The score floor is relative to the best sentence, but to no more than twice the second
     best: a sentence holding most of the question's words would otherwise leave the ones
     that answer the rest of it (scored a third of its score) out of the answer."""
-    from assistant.providers import extractive
+    from assistant.providers.extractive import selection
+    from assistant.providers.extractive.units import _source_units
 
     text = ("## Investigation\n\nInvestigate critical and major deviations with a structured "
             "root cause method.\n\n## Grading\n\nGrade a deviation as critical when it can "
@@ -523,17 +525,17 @@ def test_one_sentence_far_above_the_rest_does_not_shut_them_out(monkeypatch):
             "quality unit confirms every grade within five working days of the report, and the "
             "grade sets the depth of the investigation that follows it.\n\n## Canteen\n\n"
             "The canteen opens at noon.")
-    units = extractive._source_units(0, SourceText(1, "Deviations", text))
+    units = _source_units(0, SourceText(1, "Deviations", text))
     rank = {"Investigate critical": 10.0, "Grade a deviation": 3.0, "Grade it as major": 2.9,
             "Grade it as minor": 2.8, "The canteen": 0.5}
     scores = {u: next((v for k, v in rank.items() if u.text.startswith(k)), 0.0) for u in units}
-    budget = extractive._BUDGETS["compliance"]
-    chosen = " ".join(u.text for u in extractive._select(units, scores, budget))
+    budget = selection._BUDGETS["compliance"]
+    chosen = " ".join(u.text for u in selection._select(units, scores, budget))
     assert "Grade it as minor when only a record is incomplete." in chosen
     assert "canteen" not in chosen
 
-    monkeypatch.setattr(extractive, "TOP_SPREAD", float("inf"))  # the floor of the best alone
-    chosen = [u.text for u in extractive._select(units, scores, budget)]
+    monkeypatch.setattr(selection, "TOP_SPREAD", float("inf"))  # the floor of the best alone
+    chosen = [u.text for u in selection._select(units, scores, budget)]
     assert chosen == ["Investigate critical and major deviations with a structured root cause "
                       "method."]
 
