@@ -345,6 +345,7 @@ def test_a_part_that_sets_a_scene_is_also_compared_by_what_it_asks(monkeypatch):
 
     monkeypatch.setattr(embeddings, "enabled", lambda: True)
     monkeypatch.setattr(embeddings, "embed_texts", embed)
+    monkeypatch.setattr(selection, "PARAGRAPH_WORDS", 0)  # its paragraph would bring it too
     assert parts.asking_sentences(extractive.question_parts(question)[0]) == (
         "What extra protections can we add")
     assert parts.asking_sentences("What extra protections can we add") is None
@@ -352,7 +353,6 @@ def test_a_part_that_sets_a_scene_is_also_compared_by_what_it_asks(monkeypatch):
     assert measure in _generate(question, sources=[source]).text
 
     monkeypatch.setattr(parts, "asking_sentences", lambda part: None)
-    monkeypatch.setattr(selection, "PARAGRAPH_WORDS", 0)  # its paragraph would bring it too
     assert measure not in _generate(question, sources=[source]).text  # the scene's pull
 
 
@@ -472,6 +472,27 @@ def test_a_short_paragraph_is_quoted_whole(monkeypatch):
     assert "Typical examples" not in _generate(question, sources=[source]).text
 
 
+def test_a_list_introduction_without_quotable_items_is_quoted_itself():
+    """Items too short to quote ("- Name") leave the introduction a list of its own; it is
+    quoted itself, not swapped for the other sentences of its paragraph."""
+    from assistant.providers.extractive import selection
+    from assistant.providers.extractive.units import _source_units
+
+    text = ("Keep the consent form on file. Staff scan it the same day. The consent form "
+            "records the following fields:\n\n- Name\n- Address\n- Signature\n\n"
+            "Archive the paper original after the study closes, in the locked store. The "
+            "archive is checked once a year by the quality team, who compare the index with "
+            "the boxes on the shelves and record any gap in the archive log. A missing form "
+            "is reported to the sponsor within five working days of the check, together with "
+            "the steps taken to find it and the participants whose records it held. Forms "
+            "found later are filed again, and the log records where they had been and who "
+            "found them, so that the next check can confirm the index is complete.")
+    assert len(text.split()) > selection.WHOLE_SECTION_WORDS  # no short section to quote
+    units = _source_units(0, SourceText(1, "Informed Consent", text))
+    intro = next(u for u in units if u.opens_list)
+    assert [u.text for u in selection._whole_list(intro, units)] == [intro.text]
+    assert selection._quoted_with(intro, units, None) == [([intro], False)]
+
 def test_a_short_section_over_the_budget_still_brings_its_list(monkeypatch):
     """The section around a chosen list item is quoted whole when the budget has room for it;
     when it has not, the list it belongs to is, rather than nothing: the deadlines the
@@ -510,6 +531,7 @@ def test_a_short_section_over_the_budget_still_brings_its_list(monkeypatch):
     whole_only = selection._quoted_with
     monkeypatch.setattr(selection, "_quoted_with", lambda *args: whole_only(*args)[:1])
     assert "within 1 hour" not in _generate(question, sources=[source]).text
+
 
 def test_one_sentence_far_above_the_rest_does_not_shut_them_out(monkeypatch):
     """The score floor is relative to the best sentence, but to no more than twice the second

@@ -7,7 +7,8 @@ makes the service useful out of the box and keeps tests offline. The answer is M
 * per source (in retrieval order) and per section inside it (a source is widened to its
   neighbouring sections), a bold heading with its title and section, then the sentences most
   relevant to the question in their original order, each followed by the source's `[n]`
-  marker; a list comes whole with its lead-in, a short section whole, the subsections of a
+  marker; a list comes whole with its lead-in, a short section whole, a short paragraph
+  whole, the subsections of a
   heading without text of its own together, and the section of the best sentence whole up
   to 180 words (for a question asking for a list, its best list in its place);
 * in `advisory` mode, a closing "**What to do**" list of instructions and obligations drawn
@@ -76,7 +77,8 @@ from knowledge.text import terms
 MAX_ANSWER_CHARS = 3000  # a longer answer drops what it chose last until it fits (compose())
 # _favoured_document(): how much nearer in meaning (summed cosines of the best sentences for
 # the question and each of its parts) another document must be than the one the answer would
-# lead with, and what the other documents' scores are then worth.
+# lead with (the others' scores then count for scoring.FAVOURED_DAMP of theirs), and how many
+# of each document's sections nearest the question are looked at.
 FAVOUR_MARGIN = 0.2
 FAVOUR_SECTIONS = 3
 
@@ -230,9 +232,7 @@ class ExtractiveProvider:
 
     def generate(self, request: GenerationRequest) -> Generation:
         if request.task == "compare":
-            from assistant.comparing import (
-                compose_comparison,  # it builds on this module
-            )
+            from assistant.comparing import compose_comparison  # it builds on scoring, units
 
             text = compose_comparison(request)
             return Generation(text=text, usage=self._usage(request, text), suggestions=[])

@@ -10,6 +10,7 @@ from assistant.providers.base import SourceText
 from assistant.providers.extractive.units import _inline, _list_key, _Unit
 from assistant.suggestions import document_name
 
+
 def _cite(text: str, number: int) -> str:
     """The sentence with its marker before the final full stop: "... 30 days [2]."."""
     body = text.rstrip().rstrip(".;,:").rstrip()

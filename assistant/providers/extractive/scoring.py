@@ -46,8 +46,9 @@ HISTORY_WEIGHT = 0.5  # terms carried over from the previous question count for 
 # program?") say which document, not which section; they count for less inside that source.
 TITLE_WEIGHT = 0.75
 FOLLOW_UP_TERMS = 3  # a question with fewer content terms than this is a follow-up
-FAVOURED_DAMP = 0.5  # the other documents' share when another one is favoured (compose())
-
+# The other documents' share of their scores when another one is favoured by meaning
+# (_favoured_document() in the package's __init__).
+FAVOURED_DAMP = 0.5
 
 
 def _previous_question(history: list[Turn], question: str) -> str:

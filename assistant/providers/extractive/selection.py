@@ -19,7 +19,7 @@ LIST_SUM = 0.15
 LEAD_LIST_RATIO = 0.6  # a list question's best list leads when it scores this share of the best
 MAX_LIST_UNITS = 16  # a list introduction and its items quoted together, at most
 WHOLE_SECTION_WORDS = 110  # a section this short is quoted whole (docs/benchmarks.md)
-PARAGRAPH_WORDS = 70  # a paragraph this short is quoted whole
+PARAGRAPH_WORDS = 70  # a paragraph this short is quoted whole when one of its sentences is chosen
 MAX_STEPS = 5
 MIN_STEP_WORDS = 5
 FALLBACK_SENTENCES = 2
@@ -69,7 +69,6 @@ def _whole_list(unit: _Unit, units: list[_Unit]) -> list[_Unit]:
         return [unit]
     members = [u for u in units if u.source == unit.source and _unit_key(u) == key]
     return members[:MAX_LIST_UNITS]
-
 
 
 def _lead_section(units: list[_Unit], scores: dict[_Unit, float]) -> list[_Unit]:
@@ -203,7 +202,11 @@ def _short_section(unit: _Unit, units: list[_Unit]) -> list[_Unit]:
 def _short_paragraph(unit: _Unit, units: list[_Unit]) -> list[_Unit]:
     """All of a short paragraph of prose: its sentences make one point ("Document the criteria
     for classifying deviations as important ... Typical examples of important deviations
-    include ..."), and the one that matched the question's words is rarely all of it."""
+    include ..."), and the one that matched the question's words is rarely all of it. Empty
+    for a paragraph of one sentence or over PARAGRAPH_WORDS, and for a list item or a list's
+    introduction (its list is what it comes with)."""
+    if unit.intro is not None or unit.opens_list:
+        return []
     paragraph = [u for u in units if u.source == unit.source and u.paragraph == unit.paragraph
                  and u.intro is None and not u.opens_list]
     if len(paragraph) > 1 and sum(u.words for u in paragraph) <= PARAGRAPH_WORDS:
@@ -213,12 +216,14 @@ def _short_paragraph(unit: _Unit, units: list[_Unit]) -> list[_Unit]:
 
 def _quoted_with(unit: _Unit, units: list[_Unit], section: list[_Unit] | None
                  ) -> list[tuple[list[_Unit], bool]]:
-    """What a chosen unit is quoted with, as (units, whether they close its section to
-    further picks), the first that fits the budget taken: `section` when given (the lead
-    section); the subsections of its short group; its short section, or else just the list
-    it belongs to ("Adopt clear timing standards ...:" and its four deadlines, when the
-    section's closing sentences would take it over the budget); its list; its short
-    paragraph; itself."""
+    """What a chosen unit is quoted with, as options (units, whether they close its section to
+    further picks), the first that fits the budget taken; with none that fits, the unit is
+    skipped. `section` when given (the lead section or lead list, `lead` in _select()); else
+    the subsections of its short group; else its short section, or, when that does not fit,
+    just the list it belongs to ("Adopt clear timing standards ...:" and its four deadlines,
+    when the section's closing sentences would take it over the budget; the section's other
+    sentences may still be picked on their own score); else its list; else its short
+    paragraph, or itself."""
     def closes(batch: list[_Unit]) -> bool:
         return len(batch) > 1 and all(m.heading == unit.heading for m in batch)
 
