@@ -92,10 +92,7 @@ class _HtmlExtractor(HTMLParser):
                 self._flush()
                 self._buffer.append(self._marker())
         elif tag in _HTML_BLOCKS:
-            if self._open_items():
-                self._buffer.append(" ")  # a paragraph inside an item is still the item
-            else:
-                self._flush()
+            self._end_block()
         elif tag in _HTML_CELLS:
             # Unit separator marks cell borders; _flush turns it into ' | '.
             self._buffer.append("\x1f")
@@ -137,20 +134,22 @@ class _HtmlExtractor(HTMLParser):
             if self._lists and self._lists[-1][1]:
                 self._close_item()
         elif tag in _HTML_BLOCKS:
-            if self._open_items():
-                self._buffer.append(" ")
-            else:
-                self._flush()
+            self._end_block()
 
     def _open_items(self) -> int:
         return sum(1 for _, open_item in self._lists if open_item)
 
-    def _close_item(self) -> None:
-        self._lists[-1][1] = False
+    def _end_block(self) -> None:
+        """A block ends: its own paragraph, or, inside a list item, just a space (a paragraph
+        inside an item is still the item)."""
         if self._open_items():
             self._buffer.append(" ")
         else:
             self._flush()
+
+    def _close_item(self) -> None:
+        self._lists[-1][1] = False
+        self._end_block()
 
     def _marker(self) -> str:
         number = self._lists[-1][0]

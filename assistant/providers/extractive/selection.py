@@ -208,7 +208,7 @@ def _short_paragraph(unit: _Unit, units: list[_Unit]) -> list[_Unit]:
     if unit.intro is not None or unit.opens_list:
         return []
     paragraph = [u for u in units if u.source == unit.source and u.paragraph == unit.paragraph
-                 and u.intro is None and not u.opens_list]
+                 and not u.opens_list]  # a list item is a block of its own
     if len(paragraph) > 1 and sum(u.words for u in paragraph) <= PARAGRAPH_WORDS:
         return paragraph
     return []

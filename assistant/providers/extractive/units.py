@@ -52,10 +52,10 @@ class _Unit(NamedTuple):
     intro_terms: frozenset[str]
     words: int
     directive: bool  # an instruction or an obligation ("Retain ...", "... must ...")
+    paragraph: int  # the block of the source it comes from (a paragraph, or a list item)
     heading: str  # the heading inside the source it sits under ("" for the source's own)
     group: str  # the text-less heading over `heading` ("5. What We Monitor"), or ""
     grouped: bool  # its group is short enough to be quoted as one unit (GROUP_WORDS)
-    paragraph: int  # the block of the source it comes from (a paragraph, or a list item)
 
 
 def _inline(text: str) -> str:
@@ -131,7 +131,6 @@ def _parsed(text: str) -> tuple[tuple, ...]:
     """A source's units, in order, as the `_Unit` fields that follow `source`. A pure
     function of the text, so each passage is parsed once per process."""
     units: list[tuple] = []
-    paragraphs: list[int] = []
     intro: str | None = None
     heading = group = ""
     group_level = 0
@@ -175,14 +174,13 @@ def _parsed(text: str) -> tuple[tuple, ...]:
                 len(units), piece, item_intro, opens_list, frozenset(terms(piece)),
                 frozenset(terms(item_intro)) if item_intro else frozenset(),
                 len(piece.split()), is_imperative(piece) or bool(_OBLIGATION.search(piece)),
-                heading, group,
+                block_index, heading, group,
             ))
-            paragraphs.append(block_index)
     sizes: Counter[str] = Counter()
     for fields in units:
         sizes[fields[-1]] += fields[6]
-    return tuple((*fields, bool(fields[-1]) and sizes[fields[-1]] <= GROUP_WORDS, paragraph)
-                 for fields, paragraph in zip(units, paragraphs))
+    return tuple((*fields, bool(fields[-1]) and sizes[fields[-1]] <= GROUP_WORDS)
+                 for fields in units)
 
 
 def _list_key(unit: _Unit) -> str | None:
