@@ -63,8 +63,11 @@ class Parsed:
 _WS = re.compile(r"\s+")
 # Horizontal whitespace only: runs inside one line, newlines kept.
 WS_H = re.compile(r"[ \t\f\v]+")
-# A bulleted or numbered list item; such lines are kept on their own line when unwrapping.
-LIST_ITEM = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+")
+# Items enumerated as legal and procedural text does: "(a)", "b)", "(A)", "(iv)", "(2)".
+LETTERED = r"\(?[a-z]\)|\([A-Z]\)|\((?:[ivx]{2,4}|\d{1,3})\)"
+# A bulleted, numbered or lettered list item; such lines are kept on their own line when
+# unwrapping.
+LIST_ITEM = re.compile(rf"^\s*(?:[-*+•]|\d+[.)]|{LETTERED})\s+")
 
 
 def clean(text: str) -> str:

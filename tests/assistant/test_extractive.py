@@ -229,6 +229,30 @@ def test_a_list_in_an_uploaded_document_comes_whole_with_its_introduction(name):
     assert quoted in text
 
 
+def test_lettered_items_of_a_plain_text_procedure_are_quoted_whole():
+    """"(a)", "(b)" lines of a plain-text procedure are list items: an item of two sentences
+    is quoted whole ("... an inspection query is open. In these cases ... a legal hold"),
+    not as its first sentence of a long paragraph."""
+    text = ("5.7 Destruction Approval\n\n"
+            "(a) On the first working day of each month, the custodian produces a list of the "
+            "samples that have passed their destruction due date.\n"
+            "(b) For each sample on the list, the custodian completes a destruction request.\n"
+            "(c) The request must be approved first by the QC Manager and then by the Head of "
+            "Quality Assurance.\n"
+            "(d) No sample may be destroyed while a complaint, a recall, a deviation "
+            "investigation or a regulatory inspection query on its batch remains open. In these "
+            "cases the Head of Quality Assurance places a legal hold on the sample.\n"
+            "(e) Samples under legal hold are reassessed each month until the hold is lifted.\n")
+    parsed = parsing.parse(text.encode(), "sop.txt")
+    drafts = chunking.chunk_blocks(parsed.blocks)
+    sources = [SourceText(1, "Sample Retention SOP", drafts[0].text, drafts[0].section)]
+    answer = _generate("Can we destroy a sample while a regulatory inspection query on its batch "
+                       "is still open?", sources=sources).text
+    assert ("- No sample may be destroyed while a complaint, a recall, a deviation investigation "
+            "or a regulatory inspection query on its batch remains open. In these cases the Head "
+            "of Quality Assurance places a legal hold on the sample [1].") in answer
+
+
 def test_subsections_of_a_heading_without_text_are_quoted_together():
     text = ("Staff are told how monitoring works.\n\n### 5. What We Monitor\n\n"
             "#### 5.1 Email\n\nOur systems record email metadata such as the sender.\n\n"

@@ -484,6 +484,13 @@ class TestPlainText:
             ("Scope", "Scope body.\n- item a\n- item b"),
         ]
 
+    def test_lettered_items_keep_their_own_lines(self):
+        data = (b"Approval\n\nRequests are approved as follows:\n(a) the custodian lists\n"
+                b"the samples;\nb) the manager approves;\n(iv) the head signs.\n(2) Filed.\n")
+        assert parse(data, "sop.txt").blocks[-1].text == (
+            "Requests are approved as follows:\n(a) the custodian lists the samples;\n"
+            "b) the manager approves;\n(iv) the head signs.\n(2) Filed.")
+
     def test_crlf_is_normalised(self):
         parsed = parse(b"One.\r\n\r\nTwo.\r\n", "a.txt")
         assert [b.text for b in parsed.blocks] == ["One.", "Two."]

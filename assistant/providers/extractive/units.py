@@ -13,6 +13,7 @@ from assistant.providers.base import SourceText
 from assistant.suggestions import is_imperative
 from knowledge.boilerplate import is_boilerplate
 from knowledge.chunking import split_sentences
+from knowledge.parsing.common import LETTERED
 from knowledge.text import terms
 
 # Markdown noise.
@@ -20,7 +21,7 @@ _HEADING = re.compile(r"^\s{0,3}#{1,6}(?:\s|$)")
 _RULE = re.compile(r"^\s*(?:[-*_=]\s*){3,}$")
 _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)*\|?\s*$")
 _TABLE_ROW = re.compile(r"^\s*\|(.+)\|\s*$")
-_LIST_ITEM = re.compile(r"^\s*(?:[-*+•]|\d{1,3}[.)])\s+(.*)$")
+_LIST_ITEM = re.compile(rf"^\s*(?:[-*+•]|\d{{1,3}}[.)]|{LETTERED})\s+(.*)$")
 _QUOTE = re.compile(r"^\s*>\s?")
 _LINK = re.compile(r"\[([^\]\n]+)\]\([^)\n]*\)")
 # Bracketed numbers in a source would read as our citation markers and point nowhere.
