@@ -14,7 +14,7 @@ from itertools import groupby
 
 from knowledge.boilerplate import is_boilerplate
 from knowledge.parsing import Block
-from knowledge.parsing.common import LETTERED
+from knowledge.parsing.common import LIST_ITEM, LIST_MARKER
 
 # A trailing piece this small says too little on its own; it joins the chunk before it.
 TAIL_MERGE_WORDS = 60
@@ -46,8 +46,7 @@ _ABBREVIATIONS = frozenset(
 _BOUNDARY = re.compile(r"[.!?]+[\"'”’)\]]*(\s+)")
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n\s*")
 # A new list item on its own line starts a new sentence even without punctuation before it.
-_LIST_ITEM_LINE = re.compile(rf"\n[ \t]*(?=(?:[-*+•]|\d+[.)]|{LETTERED})[ \t]+\S)")
-_NUMBERED_ITEM = re.compile(rf"(?:\d+[.)]|{LETTERED})\s")
+_LIST_ITEM_LINE = re.compile(rf"\n[ \t]*(?={LIST_MARKER}[ \t]+\S)")
 _OPENERS = "\"'“‘([¿¡"
 # Enumerator such as '1.' or '4.2.' at the start of a line: a list number, not a sentence.
 _ENUMERATOR = re.compile(r"^(?:\d+(?:\.\d+)*|[A-Za-z]|[ivxlcdm]+)\.$", re.I)
@@ -141,7 +140,7 @@ def _join(units: list[_Unit]) -> str:
         if previous is not None:
             if previous.block != unit.block:
                 parts.append("\n\n")
-            elif unit.text[:1] in "-*+•" or _NUMBERED_ITEM.match(unit.text):
+            elif unit.text[:1] in "-*+•" or LIST_ITEM.match(unit.text):
                 parts.append("\n")
             else:
                 parts.append(" ")

@@ -65,9 +65,10 @@ _WS = re.compile(r"\s+")
 WS_H = re.compile(r"[ \t\f\v]+")
 # Items enumerated as legal and procedural text does: "(a)", "b)", "(A)", "(iv)", "(2)".
 LETTERED = r"\(?[a-z]\)|\([A-Z]\)|\((?:[ivx]{2,4}|\d{1,3})\)"
-# A bulleted, numbered or lettered list item; such lines are kept on their own line when
-# unwrapping.
-LIST_ITEM = re.compile(rf"^\s*(?:[-*+•]|\d+[.)]|{LETTERED})\s+")
+# The marker of a bulleted, numbered or lettered list item.
+LIST_MARKER = rf"(?:[-*+•]|\d+[.)]|{LETTERED})"
+# A list item; such lines are kept on their own line when unwrapping.
+LIST_ITEM = re.compile(rf"^\s*{LIST_MARKER}\s+")
 
 
 def clean(text: str) -> str:
