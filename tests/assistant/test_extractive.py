@@ -21,7 +21,7 @@ from assistant.providers.base import (
     TextDelta,
     Turn,
 )
-from assistant.providers.extractive import ExtractiveProvider, approximate_tokens
+from assistant.providers.extractive import ExtractiveProvider, approximate_tokens, quoted
 from assistant.suggestions import question_subject, suggest
 from knowledge import chunking, parsing
 from knowledge.text import stem
@@ -109,6 +109,28 @@ def test_every_marker_is_one_of_the_given_source_numbers(mode):
     text = _generate(mode=mode, sources=sources).text
     cited = {int(n) for n in MARKER.findall(text)}
     assert cited and cited <= {4, 7, 9}
+
+
+@pytest.mark.parametrize("mode", ["compliance", "advisory"])
+def test_quoted_gives_the_answer_with_the_units_it_quotes(mode):
+    """bench/answer_frontier.py counts the key facts of the units quoted() returns: they are
+    the answer's own sentences, each in its text, and none of the rest is."""
+    request = _request(mode=mode)
+    text, units, chosen = quoted(request)
+    assert text == ExtractiveProvider().generate(_request(mode=mode)).text
+    assert chosen and set(chosen) <= set(units)
+    answer = text.split("**What to do**")[0]
+    for unit in chosen:
+        assert unit.text.rstrip(".:;") in answer
+    assert "Produce an after-action report within 30 days of every exercise." in [
+        unit.text for unit in chosen]
+    left_out = [u for u in units if u not in chosen and u.text.rstrip(".:;") not in text]
+    assert left_out  # the sources hold more than the answer quotes
+
+
+def test_quoted_without_sources_quotes_nothing():
+    text, units, chosen = quoted(_request(sources=[]))
+    assert (units, chosen) == ([], []) and text
 
 
 def test_bracketed_numbers_in_a_source_never_become_markers():

@@ -137,6 +137,12 @@ def _chosen(request: GenerationRequest, units: list[_Unit], mode: str, parts: li
 
 def compose(request: GenerationRequest) -> str:
     """The whole Markdown answer for a request (pure function of the request)."""
+    return quoted(request)[0]
+
+
+def quoted(request: GenerationRequest) -> tuple[str, list[_Unit], list[_Unit]]:
+    """The answer (compose()), the units its sources were parsed into and those it quotes;
+    bench/answer_frontier.py looks at which quoted units hold a key fact."""
     mode = "advisory" if request.mode == "advisory" else "compliance"
     units = [
         unit
@@ -144,7 +150,7 @@ def compose(request: GenerationRequest) -> str:
         for unit in _source_units(index, source)
     ]
     if not units:
-        return NO_SOURCES_TEXT
+        return NO_SOURCES_TEXT, [], []
     parts = question_parts(request.question)
     idf, meaning = _idf(units), _meaning(request, units)  # the same whichever document leads
     scores, chosen = _chosen(request, units, mode, parts, idf, meaning)
@@ -163,7 +169,7 @@ def compose(request: GenerationRequest) -> str:
             break
         chosen = shorter
         text = _render(request, units, chosen, scores, mode, matched)
-    return text
+    return text, units, chosen
 
 
 def _render(request: GenerationRequest, units: list[_Unit], chosen: list[_Unit],
