@@ -47,13 +47,14 @@ def fact_holders(question: dict, units) -> list[set[int]]:
     """For each unit, the indexes of the question's facts it holds (any wording)."""
     from assistant.evaluation import found, normal
 
-    return [{index for index, fact in enumerate(question["facts"])
-             if found(fact, normal(unit.text))} for unit in units]
+    texts = [normal(unit.text) for unit in units]
+    return [{index for index, fact in enumerate(question["facts"]) if found(fact, text)}
+            for text in texts]
 
 
 def fewest_words(units, holders: list[set[int]]) -> int:
     """Words of a greedy cover of every fact some unit holds."""
-    left = set().union(*holders) if holders else set()
+    left = set().union(*holders)
     words = 0
     while left:
         best = max(range(len(units)),
@@ -95,7 +96,7 @@ def run(questions: list[dict], budget: int, *, choice: bool) -> dict:
                 held = dict(zip(units, holders))
                 quoted += len(chosen)
                 with_fact += sum(1 for unit in chosen if held.get(unit))
-                context_facts += len(set().union(*holders)) if holders else 0
+                context_facts += len(set().union(*holders))
                 needed.append(fewest_words(units, holders))
     finally:
         selection._BUDGETS.update(saved)
